@@ -1,0 +1,30 @@
+import type { FastifyInstance } from 'fastify';
+import { errors } from '../../domain/errors.js';
+import { parseCountOptions, parseQueryOptions } from '../../odata/query-options.js';
+import { entityContext } from '../wire/links.js';
+import { securityActionToJson, selectProperties } from '../wire/security-action-json.js';
+import type { GraphRouteDeps } from './graph-routes.js';
+
+/**
+ * `GET /security/securityActions/{id}` and, on the same path shape, `GET …/$count` (the `$` may
+ * arrive percent-encoded, so the segment is matched after decoding).
+ */
+export function registerGetSecurityAction(app: FastifyInstance, deps: GraphRouteDeps): void {
+  app.get<{ Params: { id: string } }>('/security/securityActions/:id', { config: { auth: 'graph' } }, async (request, reply) => {
+    const query = request.query as Record<string, string | string[] | undefined>;
+    if (request.params.id === '$count') {
+      const { filter } = parseCountOptions(query);
+      const n = await deps.actions.count(request.principal!, filter);
+      return reply.header('content-type', 'text/plain; charset=utf-8').send(String(n));
+    }
+    const options = parseQueryOptions(query);
+    const unsupported = (['filter', 'orderBy', 'top', 'skip', 'skipToken'] as const).find((k) =>
+      k === 'orderBy' ? options.orderBy.length > 0 : options[k] !== undefined,
+    );
+    if (unsupported || options.count) {
+      throw errors.invalidQuery(`The query option '$${(unsupported ?? 'count').toLowerCase()}' is not supported when reading a single securityAction.`);
+    }
+    const action = await deps.actions.get(request.principal!, request.params.id);
+    return reply.send({ '@odata.context': entityContext(deps.site.baseUrl, request), ...selectProperties(securityActionToJson(action), options.select) });
+  });
+}

@@ -1,0 +1,28 @@
+import type { FastifyInstance } from 'fastify';
+import { parseQueryOptions } from '../../odata/query-options.js';
+import { collectionContext, nextLink } from '../wire/links.js';
+import { securityActionToJson, selectProperties } from '../wire/security-action-json.js';
+import { decodeSkipToken, encodeSkipToken, queryFingerprint } from '../wire/skiptoken.js';
+import type { GraphRouteDeps } from './graph-routes.js';
+
+export const defaultPageSize = 100;
+
+/** `GET /security/securityActions` with OData options, keyset-paged through `@odata.nextLink`. */
+export function registerListSecurityActions(app: FastifyInstance, deps: GraphRouteDeps): void {
+  app.get('/security/securityActions', { config: { auth: 'graph' } }, async (request, reply) => {
+    const principal = request.principal!;
+    const options = parseQueryOptions(request.query as Record<string, string | string[] | undefined>);
+    const fingerprint = queryFingerprint(options.filter, options.orderBy);
+    const after = options.skipToken !== undefined ? decodeSkipToken(options.skipToken, fingerprint, options.orderBy) : undefined;
+    const top = options.top ?? defaultPageSize;
+    const [page, count] = await Promise.all([
+      deps.actions.list(principal, { filter: options.filter, orderBy: options.orderBy, top, skip: options.skip, after }),
+      options.count ? deps.actions.count(principal, options.filter) : Promise.resolve(undefined),
+    ]);
+    const body: Record<string, unknown> = { '@odata.context': collectionContext(deps.site.baseUrl, request, options.select) };
+    if (count !== undefined) body['@odata.count'] = count;
+    if (page.next) body['@odata.nextLink'] = nextLink(deps.site.baseUrl, request, encodeSkipToken(page.next, fingerprint));
+    body['value'] = page.items.map((a) => selectProperties(securityActionToJson(a), options.select));
+    return reply.send(body);
+  });
+}

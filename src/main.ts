@@ -1,0 +1,158 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { ExternalIssuers } from './auth/external-issuers.js';
+import { SigningKeys } from './auth/signing-keys.js';
+import { TokenIssuer } from './auth/token-issuer.js';
+import { TokenVerifier } from './auth/token-verifier.js';
+import { defaultPublicUrl } from './config/load.js';
+import type { Config } from './config/schema.js';
+import type { Site } from './config/site.js';
+import { defaultProtectedEntries, Guardrails, type ProtectedEntry } from './domain/guardrails.js';
+import { buildApp } from './http/app.js';
+import { createAgentProvider } from './providers/agent/agent-provider.js';
+import { createFeedsProvider } from './providers/feeds/feeds-provider.js';
+import { ProviderRegistry } from './providers/registry.js';
+import { createWebhookProvider } from './providers/webhook/webhook-provider.js';
+import { ActionService } from './services/action-service.js';
+import { IdentityService } from './services/identity-service.js';
+import { openDatabase, type DatabaseHandle } from './storage/sql/database.js';
+import { createSqlActionStore } from './storage/sql/action-store.js';
+import { createSqlIdentityStore } from './storage/sql/identity-store.js';
+import { migrationsCurrent } from './storage/sql/migrate.js';
+import { createSqlMetaStore } from './storage/sql/meta-store.js';
+import type { Kysely } from 'kysely';
+
+export interface ServiceOptions {
+  config: Readonly<Config>;
+  /** serve the HTTP API (false for `bulwark worker`) */
+  api: boolean;
+  /** run the engine in this process (false for `serve --no-engine`) */
+  engine: boolean;
+  logger?: Logger;
+}
+
+export interface RunningService {
+  /** the base URL the listener is reachable at */
+  url: string;
+  app?: FastifyInstance;
+  database: DatabaseHandle;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export function createLogger(level: Config['logLevel']): Logger {
+  return pino({
+    level,
+    base: { service: 'bulwark', pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // Belt and braces: nothing that could carry a credential is ever serialised.
+    redact: { paths: ['req.headers.authorization', 'headers.authorization', 'token', 'secret', 'clientSecret', 'password'], remove: true },
+  });
+}
+
+/** The composition root: config → database → registries → app (+ engine). Closes in reverse order. */
+export async function startService(options: ServiceOptions): Promise<RunningService> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    schema: config.databaseSchema,
+    poolSize: config.databasePoolSize,
+    sqliteSynchronous: config.sqliteSynchronous,
+    onError: (e) => logger.warn({ err: e.message }, 'database connection error'),
+  });
+  const closers: (() => Promise<void>)[] = [() => database.close()];
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch((e: Error) => logger.error({ err: e.message }, 'error during shutdown'));
+  };
+
+  try {
+    const site: Site = { baseUrl: defaultPublicUrl(config) };
+    const identityStore = createSqlIdentityStore(database.db);
+    const keys = new SigningKeys(identityStore);
+    await keys.ensure();
+    const providers = buildProviderRegistry(config, site);
+    const actions = new ActionService({
+      store: createSqlActionStore({ db: database.db, caps: database.caps, notifier: database.notifier }),
+      providers,
+      guardrails: buildGuardrails(config, site),
+    });
+    const issuer = new TokenIssuer(keys, { get baseUrl() { return site.baseUrl; }, audience: config.auth.audience, lifetimeSeconds: config.auth.tokenLifetimeSeconds });
+    const verifier = new TokenVerifier(
+      keys,
+      { get baseUrl() { return site.baseUrl; }, audiences: [config.auth.audience], clockToleranceSeconds: config.auth.clockToleranceSeconds },
+      new ExternalIssuers(config.auth.trustedIssuers.map((t) => ({ ...t }))),
+    );
+    const identity = new IdentityService(identityStore, issuer, { audience: config.auth.audience, get baseUrl() { return site.baseUrl; } });
+    const meta = createSqlMetaStore(database.db);
+
+    let url = site.baseUrl;
+    let app: FastifyInstance | undefined;
+    if (options.api) {
+      app = buildApp({
+        logger,
+        site,
+        verifier,
+        keys,
+        actions,
+        identity,
+        health: {
+          ready: async () => {
+            const current = await migrationsCurrent(database.db as Kysely<unknown>, database.caps);
+            return { ok: current, checks: { database: 'ok', migrations: current ? 'current' : 'pending' } };
+          },
+        },
+        https: config.tlsCert && config.tlsKey ? { cert: fs.readFileSync(config.tlsCert), key: fs.readFileSync(config.tlsKey) } : undefined,
+      });
+      await app.listen({ host: config.host, port: config.port });
+      closers.push(() => app!.close());
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.port;
+      site.baseUrl = defaultPublicUrl(config, port);
+      url = site.baseUrl;
+      // The CLI's `bulwark token` signs with this issuer URL unless told otherwise.
+      await meta.set('public_url', site.baseUrl);
+    }
+    return { url, app, database, logger, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+export function buildProviderRegistry(config: Readonly<Config>, site: Site): ProviderRegistry {
+  const registry = new ProviderRegistry(config.defaultProvider);
+  const baseUrl = () => site.baseUrl;
+  for (const p of config.providers) {
+    switch (p.type) {
+      case 'feeds':
+        registry.register(createFeedsProvider(p, baseUrl));
+        break;
+      case 'agent':
+        registry.register(createAgentProvider(p, baseUrl));
+        break;
+      case 'webhook':
+        registry.register(createWebhookProvider(p));
+        break;
+      default:
+        p satisfies never;
+    }
+  }
+  return registry;
+}
+
+function buildGuardrails(config: Readonly<Config>, site: Site): Guardrails {
+  const configured: ProtectedEntry[] = config.guardrails.protected.map((e) => (typeof e === 'string' ? { value: e, label: 'configured' } : e));
+  if (!config.guardrails.includeDefaults) return Guardrails.from(configured);
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  const addresses = wildcard
+    ? Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address.split('%')[0]!))
+    : [config.host].filter((h) => /^[0-9.]+$|:/.test(h));
+  const publicHost = new URL(site.baseUrl).hostname.replace(/^\[|\]$/g, '');
+  const hostnames = [config.host, publicHost].filter((h) => /[a-z]/i.test(h) && !h.includes(':'));
+  const ipHosts = [publicHost].filter((h) => /^[0-9.]+$|:/.test(h));
+  return Guardrails.from([...defaultProtectedEntries({ addresses: [...new Set([...addresses, ...ipHosts])], hostnames: [...new Set(hostnames)] }), ...configured]);
+}

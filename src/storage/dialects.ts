@@ -1,0 +1,49 @@
+import { Kysely, PostgresDialect, SqliteDialect, sql, type RawBuilder } from 'kysely';
+import type { Database } from './sql/schema.js';
+
+/**
+ * What differs between the two stores, as capability flags and small SQL builders, so the rest of
+ * the SQL is written once (house style §3). Nothing outside `storage/` sees the dialect name.
+ */
+export interface DialectCapabilities {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** `FOR UPDATE SKIP LOCKED` is available for job claims. */
+  readonly skipLocked: boolean;
+  /** `SELECT … FOR UPDATE` row locks exist (SQLite serialises writers instead). */
+  readonly rowLocks: boolean;
+  /** Cross-process notifications (LISTEN/NOTIFY); without it, wake-ups are in-process only. */
+  readonly crossProcessNotify: boolean;
+  /** Column type for text that must sort by code point (COLLATE "C" on PostgreSQL). */
+  readonly textType: RawBuilder<unknown>;
+  /** Column type for 64-bit integers (epoch ms, sequence numbers). */
+  readonly bigintType: 'integer' | 'bigint';
+  /** `haystack` contains `needle` (case-sensitive); never NULL-safe by itself. */
+  containsSql(haystack: RawBuilder<unknown>, needle: string): RawBuilder<boolean>;
+  /** Appends one JSON value to a JSON array held in a TEXT column. */
+  appendJsonSql(column: string, jsonValue: string): RawBuilder<string>;
+}
+
+export const sqliteCapabilities: DialectCapabilities = {
+  dialect: 'sqlite',
+  skipLocked: false,
+  rowLocks: false,
+  crossProcessNotify: false,
+  textType: sql`text`,
+  bigintType: 'integer',
+  containsSql: (haystack, needle) => sql<boolean>`instr(${haystack}, ${needle}) > 0`,
+  appendJsonSql: (column, jsonValue) => sql<string>`json_insert(${sql.ref(column)}, '$[#]', json(${jsonValue}))`,
+};
+
+export const postgresCapabilities: DialectCapabilities = {
+  dialect: 'postgres',
+  skipLocked: true,
+  rowLocks: true,
+  crossProcessNotify: true,
+  textType: sql`text collate "C"`,
+  bigintType: 'bigint',
+  containsSql: (haystack, needle) => sql<boolean>`strpos(${haystack}, ${needle}) > 0`,
+  appendJsonSql: (column, jsonValue) => sql<string>`(${sql.ref(column)}::jsonb || jsonb_build_array(${jsonValue}::jsonb))::text`,
+};
+
+export type { Kysely, Database };
+export { PostgresDialect, SqliteDialect };

@@ -1,0 +1,145 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { FilterNode } from '../../odata/ast.js';
+import type { DialectCapabilities } from '../dialects.js';
+import type { Notifier } from '../notifier.js';
+import type { ActionStore, CancelOutcome, ListPage, ListQuery, SecurityAction, SecurityActionState } from '../ports.js';
+import type { Database } from './schema.js';
+import { actionSelection, actionToRow, rowToAction, stateJson } from './action-rows.js';
+import { filterToSql } from './filter-to-sql.js';
+import { afterPosition, orderByClauses } from './keyset.js';
+import { sortKeyFor } from './action-columns.js';
+
+export interface SqlActionStoreOptions {
+  db: Kysely<Database>;
+  caps: DialectCapabilities;
+  notifier: Notifier;
+  now?: () => number;
+}
+
+export function createSqlActionStore(options: SqlActionStoreOptions): ActionStore {
+  const { db, caps, notifier } = options;
+  const now = options.now ?? Date.now;
+
+  const base = (tenantId: string, filter?: FilterNode) => {
+    let q = db.selectFrom('actions').where('actions.tenant_id', '=', tenantId);
+    if (filter) q = q.where((eb) => filterToSql(eb, filter, caps));
+    return q;
+  };
+
+  return {
+    async create(action: SecurityAction, work: { provider: string } | null): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        const { seq } = await trx.insertInto('actions').values(actionToRow(action)).returning('seq').executeTakeFirstOrThrow();
+        if (action.parameters.length > 0) {
+          await trx
+            .insertInto('action_parameters')
+            .values(action.parameters.map((p) => ({ action_seq: Number(seq), tenant_id: action.tenantId, name: p.name, value: p.value })))
+            .execute();
+        }
+        if (work) {
+          await trx
+            .insertInto('jobs')
+            .values({
+              tenant_id: action.tenantId, action_seq: Number(seq), kind: 'apply', provider: work.provider,
+              run_at: action.createdAt, attempts: 0, lease_owner: null, lease_until: null, last_error: null,
+              payload: null, created_at: action.createdAt,
+            })
+            .execute();
+        }
+      });
+      if (work) notifier.notify('jobs', '');
+    },
+
+    async get(tenantId, id) {
+      const row = await db
+        .selectFrom('actions')
+        .select(actionSelection)
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return row ? rowToAction(row) : undefined;
+    },
+
+    async list(tenantId: string, query: ListQuery): Promise<ListPage> {
+      let q = base(tenantId, query.filter).select(actionSelection);
+      if (query.after) {
+        const after = query.after;
+        q = q.where(() => afterPosition(query.orderBy, after));
+      }
+      for (const clause of orderByClauses(query.orderBy)) q = q.orderBy(clause);
+      q = q.limit(query.top + 1);
+      if (query.skip && !query.after) q = q.offset(query.skip);
+      const rows = query.top === 0 ? [] : await q.execute();
+      const more = rows.length > query.top;
+      const page = more ? rows.slice(0, query.top) : rows;
+      const items = page.map(rowToAction);
+      const last = page.at(-1);
+      if (!more || !last) return { items };
+      const values = query.orderBy.map((k) => sortKeyFor(k.property).valueOf(last as unknown as Record<string, unknown>));
+      return { items, next: { values, seq: Number(last.seq) } };
+    },
+
+    async count(tenantId, filter) {
+      const row = await base(tenantId, filter)
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
+    async cancel(tenantId: string, id: string, state: SecurityActionState): Promise<CancelOutcome> {
+      const outcome = await db.transaction().execute((trx) => cancelInTransaction(trx, caps, tenantId, id, state, now()));
+      if (outcome.queued) notifier.notify('jobs', '');
+      return outcome.result;
+    },
+  };
+}
+
+async function cancelInTransaction(
+  trx: Transaction<Database>,
+  caps: DialectCapabilities,
+  tenantId: string,
+  id: string,
+  state: SecurityActionState,
+  at: number,
+): Promise<{ result: CancelOutcome; queued: boolean }> {
+  let select = trx.selectFrom('actions').select(['seq', 'status', 'cancelled_at', 'provider']).where('tenant_id', '=', tenantId).where('id', '=', id);
+  if (caps.rowLocks) select = select.forUpdate();
+  const action = await select.executeTakeFirst();
+  if (!action) return { result: 'notFound', queued: false };
+  if (action.cancelled_at !== null) return { result: 'alreadyCancelled', queued: false };
+
+  const seq = Number(action.seq);
+  // Never dispatched (no attempt made, nobody holds it): drop the work; the action ends here.
+  const dropped = await trx
+    .deleteFrom('jobs')
+    .where('action_seq', '=', seq)
+    .where('kind', '=', 'apply')
+    .where('attempts', '=', 0)
+    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', at)]))
+    .executeTakeFirst();
+  if (Number(dropped.numDeletedRows) > 0) {
+    const ended: SecurityActionState = { ...state, status: 'NotStarted', reason: 'cancelled before dispatch; nothing was sent to a provider' };
+    await trx
+      .updateTable('actions')
+      .set({ cancelled_at: at, completed_at: at, last_action_at: at, states: caps.appendJsonSql('states', stateJson(ended)) })
+      .where('seq', '=', seq)
+      .execute();
+    return { result: 'cancelled', queued: false };
+  }
+
+  const withdrawing: SecurityActionState = { ...state, status: 'Running', reason: state.reason ?? 'cancel requested; withdrawing' };
+  await trx
+    .updateTable('actions')
+    .set({ cancelled_at: at, status: 'Running', completed_at: null, last_action_at: at, states: caps.appendJsonSql('states', stateJson(withdrawing)) })
+    .where('seq', '=', seq)
+    .execute();
+  await trx
+    .insertInto('jobs')
+    .values({
+      tenant_id: tenantId, action_seq: seq, kind: 'withdraw', provider: action.provider ?? '', run_at: at, attempts: 0,
+      lease_owner: null, lease_until: null, last_error: null, payload: null, created_at: at,
+    })
+    .onConflict((oc) => oc.columns(['action_seq', 'kind']).doNothing())
+    .execute();
+  return { result: 'cancelled', queued: true };
+}

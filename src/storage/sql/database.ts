@@ -1,0 +1,110 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { postgresCapabilities, sqliteCapabilities, type DialectCapabilities } from '../dialects.js';
+import { createLocalNotifier, createPostgresNotifier, type Notifier } from '../notifier.js';
+import type { Database } from './schema.js';
+import { migrateToLatest } from './migrate.js';
+
+export interface DatabaseOptions {
+  /** `postgres://…`; absent means the embedded SQLite database in `dataDir`. */
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  /** PostgreSQL schema (created if missing); used by tests for a fresh schema per run. */
+  schema?: string | undefined;
+  poolSize?: number;
+  /** SQLite `synchronous`: FULL survives power loss, NORMAL survives process crashes. */
+  sqliteSynchronous?: 'FULL' | 'NORMAL';
+  migrate?: boolean;
+  onError?: (e: Error) => void;
+}
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  caps: DialectCapabilities;
+  notifier: Notifier;
+  /** Human-readable location for logs, with any password removed. */
+  describe: string;
+  close(): Promise<void>;
+}
+
+const int8Oid = 20;
+
+export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  const onError = options.onError ?? (() => undefined);
+  const handle = options.databaseUrl ? await openPostgres(options, onError) : openSqlite(options);
+  if (options.migrate !== false) {
+    try {
+      await migrateToLatest(handle.db as Kysely<unknown>, handle.caps);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+  }
+  return handle;
+}
+
+function openSqlite(options: DatabaseOptions): DatabaseHandle {
+  fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const file = path.join(options.dataDir, 'bulwark.db');
+  const raw = new BetterSqlite3(file);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`);
+  raw.pragma('busy_timeout = 10000');
+  raw.pragma('foreign_keys = ON');
+  const notifier = createLocalNotifier();
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  return {
+    db,
+    caps: sqliteCapabilities,
+    notifier,
+    describe: `sqlite:${file}`,
+    async close() {
+      await notifier.close();
+      await db.destroy();
+    },
+  };
+}
+
+async function openPostgres(options: DatabaseOptions, onError: (e: Error) => void): Promise<DatabaseHandle> {
+  const url = options.databaseUrl!;
+  const schema = options.schema;
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid database schema name '${schema}'`);
+  const types = { getTypeParser: (oid: number, format?: string) => (oid === int8Oid ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) };
+  const connectionOptions = { connectionString: url, types, ...(schema ? { options: `-c search_path=${schema}` } : {}) };
+  if (schema) {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    } finally {
+      await c.end();
+    }
+  }
+  const pool = new pg.Pool({ ...connectionOptions, max: options.poolSize ?? 10 });
+  pool.on('error', onError);
+  const notifier = createPostgresNotifier({ pool, connect: () => new pg.Client(connectionOptions), onError });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    caps: postgresCapabilities,
+    notifier,
+    describe: redactUrl(url) + (schema ? ` (schema ${schema})` : ''),
+    async close() {
+      await notifier.close();
+      await db.destroy();
+    },
+  };
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparseable url)';
+  }
+}
