@@ -22,6 +22,16 @@ import { createSqlActionStore } from './storage/sql/action-store.js';
 import { createSqlIdentityStore } from './storage/sql/identity-store.js';
 import { migrationsCurrent } from './storage/sql/migrate.js';
 import { createSqlMetaStore } from './storage/sql/meta-store.js';
+import { createSqlEngineStore } from './storage/sql/engine-store.js';
+import { createSqlAgentStore } from './storage/sql/agent-store.js';
+import { createSqlLedgerStore } from './storage/sql/ledger-store.js';
+import { createSqlCredentialStore } from './storage/sql/identity-store.js';
+import { createSqlProviderWorkStats } from './storage/sql/provider-work-stats.js';
+import { ChangeStreamService } from './services/change-stream-service.js';
+import { CredentialService } from './services/credential-service.js';
+import { FeedService } from './services/feed-service.js';
+import { SecurityService } from './services/security-service.js';
+import { Engine } from './engine/engine.js';
 import type { Kysely } from 'kysely';
 
 export interface ServiceOptions {
@@ -88,10 +98,26 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     );
     const identity = new IdentityService(identityStore, issuer, { audience: config.auth.audience, get baseUrl() { return site.baseUrl; } });
     const meta = createSqlMetaStore(database.db);
+    const ledger = createSqlLedgerStore(database.db);
+    const agentStore = createSqlAgentStore(database.db, database.caps);
+    const credentialStore = createSqlCredentialStore(database.db);
+    const credentials = new CredentialService(credentialStore, agentStore, providers);
 
     let url = site.baseUrl;
     let app: FastifyInstance | undefined;
+    if (options.engine && config.engine.enabled) {
+      const engine = new Engine({
+        store: createSqlEngineStore({ db: database.db, caps: database.caps, notifier: database.notifier }),
+        providers,
+        notifier: database.notifier,
+        logger: logger.child({ component: 'engine' }),
+        settings: config.engine,
+      });
+      engine.start();
+      closers.push(() => engine.stop());
+    }
     if (options.api) {
+      const changes = new ChangeStreamService(ledger, database.notifier);
       app = buildApp({
         logger,
         site,
@@ -106,6 +132,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           },
         },
         https: config.tlsCert && config.tlsKey ? { cert: fs.readFileSync(config.tlsCert), key: fs.readFileSync(config.tlsKey) } : undefined,
+        feeds: { feeds: new FeedService(ledger), changes, credentials, providers, rpz: config.feeds.rpz },
+        agents: { changes, credentials, agents: agentStore },
+        security: new SecurityService({ providers, ledger, credentials: credentialStore, work: createSqlProviderWorkStats(database.db), defaultProvider: config.defaultProvider }),
       });
       await app.listen({ host: config.host, port: config.port });
       closers.push(() => app!.close());

@@ -10,7 +10,7 @@ import { createSqlMetaStore } from '../storage/sql/meta-store.js';
 /** What the operator commands share: the database (possibly in use by a running service) and identity. */
 export async function withAdminContext<T>(
   config: Readonly<Config>,
-  body: (ctx: { database: DatabaseHandle; identity: IdentityService; issuer: TokenIssuer; credentials: ReturnType<typeof createSqlCredentialStore> }) => Promise<T>,
+  body: (ctx: { database: DatabaseHandle; identity: IdentityService; issuer: TokenIssuer; credentials: ReturnType<typeof createSqlCredentialStore>; baseUrl: string }) => Promise<T>,
 ): Promise<T> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.databaseSchema, poolSize: 2, sqliteSynchronous: config.sqliteSynchronous });
   try {
@@ -21,7 +21,7 @@ export async function withAdminContext<T>(
     const baseUrl = config.publicUrl ? defaultPublicUrl(config) : ((await createSqlMetaStore(database.db).get('public_url')) ?? defaultPublicUrl(config));
     const issuer = new TokenIssuer(keys, { baseUrl, audience: config.auth.audience, lifetimeSeconds: config.auth.tokenLifetimeSeconds });
     const identity = new IdentityService(store, issuer, { audience: config.auth.audience, baseUrl });
-    return await body({ database, identity, issuer, credentials: createSqlCredentialStore(database.db) });
+    return await body({ database, identity, issuer, credentials: createSqlCredentialStore(database.db), baseUrl });
   } finally {
     await database.close();
   }

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerServeCommands } from './serve-command.js';
 import { registerIdentityCommands } from './identity-commands.js';
 import { registerMigrateCommand } from './migrate-command.js';
+import { registerCredentialCommands } from './credential-commands.js';
 
 /** `bulwark <command>`; `bulwark --help` lists everything. */
 export async function run(argv: string[]): Promise<void> {
@@ -12,5 +13,6 @@ export async function run(argv: string[]): Promise<void> {
   registerServeCommands(program);
   registerMigrateCommand(program);
   registerIdentityCommands(program);
+  registerCredentialCommands(program);
   await program.parseAsync(argv);
 }

@@ -93,7 +93,18 @@ export const configSchema = z.object({
     .prefault({}),
   feeds: z
     .object({
+      /** How long the change stream keeps history; readers further behind get a snapshot. */
       changeRetentionHours: z.number().min(1).max(24 * 365).default(168),
+      /** SOA timers of `rpz.zone`; `refresh` is how often a resolver with `url:` re-checks. */
+      rpz: z
+        .object({
+          ttl: z.number().int().min(0).max(86_400).default(60),
+          refresh: z.number().int().min(1).max(86_400).default(60),
+          retry: z.number().int().min(1).max(86_400).default(30),
+          expire: z.number().int().min(60).max(2_419_200).default(86_400),
+          minimum: z.number().int().min(0).max(86_400).default(60),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });

@@ -8,12 +8,17 @@ import type { ActionService } from '../services/action-service.js';
 import type { IdentityService } from '../services/identity-service.js';
 import { authenticateGraph } from './authenticate.js';
 import { registerBodyParsers } from './body-parsers.js';
-import { bodyLimitBytes, fromFastifyError, sendGraphError } from './graph-error.js';
+import { bodyLimitBytes, fromFastifyError, sendGraphError, writeClientError } from './graph-error.js';
 import './fastify-types.js';
 import { registerGraphRoutes } from './routes/graph-routes.js';
 import { registerIdentityRoutes } from './routes/identity-routes.js';
 import { registerOperationalRoutes, type Health } from './routes/operational-routes.js';
 import { truncate } from '../domain/errors.js';
+import type { SecurityService } from '../services/security-service.js';
+import { registerAgentRoutes } from './routes/agent-routes.js';
+import { registerFeedRoutes, type FeedRouteDeps } from './routes/feeds-routes.js';
+import { registerSecurityRoutes } from './routes/security-routes.js';
+import { registerMethodNotAllowed } from './routes/method-not-allowed.js';
 
 export interface AppDeps {
   logger: FastifyBaseLogger;
@@ -25,8 +30,9 @@ export interface AppDeps {
   identity: IdentityService;
   health: Health;
   https?: { key: Buffer; cert: Buffer } | undefined;
-  /** Extra route plugins (feeds, agents, security status) registered by the composition root. */
-  plugins?: ((app: FastifyInstance) => void)[];
+  feeds: FeedRouteDeps;
+  agents: Parameters<typeof registerAgentRoutes>[1];
+  security: SecurityService;
 }
 
 const clientRequestIdPattern = /^[A-Za-z0-9._:{}-]{1,128}$/;
@@ -42,6 +48,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     requestIdHeader: false,
     routerOptions: { ignoreTrailingSlash: true, caseSensitive: false, maxParamLength: 2048 },
     return503OnClosing: true,
+    // Errors raised before routing (undecodable URL, over-long id, oversized head) also get
+    // Graph's envelope and the request-id headers, never a framework default body.
+    frameworkErrors: (error, request, reply) => {
+      request.clientRequestId = request.id;
+      reply.header('request-id', request.id).header('client-request-id', request.id);
+      return sendGraphError(request, reply, fromFastifyError(error as { code?: string; statusCode?: number; message?: string }));
+    },
+    clientErrorHandler: (error, socket) => writeClientError(error, socket),
     ...(deps.https ? { https: deps.https } : {}),
   }) as unknown as FastifyInstance;
 
@@ -73,7 +87,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.setErrorHandler((error, request, reply) => {
     if (isBulwarkError(error)) return sendGraphError(request, reply, error);
     const e = error as { code?: string; statusCode?: number; message?: string };
-    const mapped = fromFastifyError(e);
+    const mapped = e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? errors.unsupportedMediaType(request.headers['content-type']) : fromFastifyError(e);
     if (mapped.kind === 'internal') request.log.error({ requestId: request.id, err: error }, 'unhandled error');
     return sendGraphError(request, reply, mapped);
   });
@@ -86,8 +100,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerOperationalRoutes(app, deps.health);
   registerIdentityRoutes(app, { identity: deps.identity, keys: deps.keys, site: deps.site });
   for (const prefix of ['/beta', '/v1.0']) {
-    app.register(async (scoped) => registerGraphRoutes(scoped, { actions: deps.actions, site: deps.site }), { prefix });
+    app.register(
+      async (scoped) => {
+        registerGraphRoutes(scoped, { actions: deps.actions, site: deps.site });
+        registerSecurityRoutes(scoped, { security: deps.security, site: deps.site });
+        registerMethodNotAllowed(scoped, '/security', ['GET']);
+      },
+      { prefix },
+    );
   }
-  for (const plugin of deps.plugins ?? []) plugin(app);
+  registerFeedRoutes(app, deps.feeds);
+  registerAgentRoutes(app, deps.agents);
   return app;
 }

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BulwarkError, errors, type ErrorKind } from '../domain/errors.js';
 
@@ -73,4 +75,27 @@ export function sendGraphError(request: FastifyRequest, reply: FastifyReply, e: 
 
 export function clientRequestIdOf(request: FastifyRequest): string {
   return (request as FastifyRequest & { clientRequestId?: string }).clientRequestId ?? request.id;
+}
+
+/**
+ * Node's HTTP parser refused the request (oversized request line or headers, malformed framing,
+ * timeout) before Fastify saw it: answer in Graph's envelope on the raw socket, then close it.
+ */
+export function writeClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    const e =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? errors.badRequest('The request line or headers are too large.')
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? errors.badRequest('The request was not received in time.')
+          : errors.badRequest('The request is malformed.');
+    const id = randomUUID();
+    const body = graphErrorBody(e, id, id);
+    socket.write(
+      `HTTP/1.1 ${statusForKind[e.kind]} Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `request-id: ${id}\r\nclient-request-id: ${id}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }

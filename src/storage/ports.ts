@@ -123,6 +123,7 @@ export interface Job {
   provider: string;
   attempts: number;
   payload: Record<string, unknown> | null;
+  lastError: string | null;
 }
 
 /** What a finished step does to the action, committed atomically with the ledger change. */
@@ -135,3 +136,77 @@ export interface Transition {
 }
 
 export type { SecurityAction, SecurityActionState };
+
+/** An action with the engine's bookkeeping, as a job step sees it. */
+export interface ActionSnapshot extends SecurityAction {
+  seq: number;
+  appliedAt: number | null;
+  withdrawnAt: number | null;
+  expiredAt: number | null;
+}
+
+/**
+ * One job step's view of the database, inside one transaction that holds the job's lease. Ledger
+ * operations are idempotent per action (guarded by `appliedAt`/`withdrawnAt`), which is what makes
+ * a step safe to redo after a crash.
+ */
+export interface JobTransaction {
+  readonly action: ActionSnapshot;
+  readonly now: number;
+  /** Adds the action's indicator to its provider's ledger; undefined when already applied. */
+  ledgerAdd(): Promise<{ refcount: number; changeSeq: number; published: boolean } | undefined>;
+  /** Removes it; undefined when it was never applied or is already withdrawn. */
+  ledgerRemove(): Promise<{ remaining: number; changeSeq: number | null } | undefined>;
+  /** Appends a state and updates status, lastActionDateTime, completedDateTime and errorInfo. */
+  transition(t: Transition): Promise<void>;
+  /** The action completes when every registered agent has confirmed `changeSeq`. */
+  awaitConfirmations(kind: 'apply' | 'withdraw', changeSeq: number): Promise<void>;
+  /** Registered agents of the action's provider and the lowest cursor they all confirmed. */
+  agents(): Promise<{ count: number; minConfirmed: number }>;
+  /** Drops the action's pending apply job unless a worker holds it right now. */
+  dropApplyJob(): Promise<'dropped' | 'inFlight' | 'none'>;
+}
+
+export type JobDisposition =
+  /** the step is done: delete the job */
+  | { kind: 'finish' }
+  /** keep the job and its lease (a next phase follows in this process) */
+  | { kind: 'keep'; payload: Record<string, unknown> }
+  /** release the job to run again at `runAt` */
+  | { kind: 'retry'; runAt: number; error: string; payload?: Record<string, unknown> };
+
+export interface EngineStore {
+  /** Leases up to `limit` due jobs to `owner` (SKIP LOCKED on PostgreSQL), counting an attempt each. */
+  claim(owner: string, now: number, leaseMs: number, limit: number): Promise<Job[]>;
+  /** Runs one step in a transaction fenced by the lease; 'lost' when another worker took the job. */
+  runJob(job: Job, owner: string, now: number, body: (tx: JobTransaction) => Promise<JobDisposition>): Promise<'done' | 'lost'>;
+  /** Queues the withdrawal of actions whose expiry has passed; returns how many. */
+  expireDue(now: number, limit: number): Promise<number>;
+  /** Earliest pending expiry, if any. */
+  nextExpiry(): Promise<number | null>;
+  /** Gives back every lease `owner` holds (graceful shutdown). */
+  releaseLeases(owner: string): Promise<number>;
+  backlog(now: number): Promise<{ due: number; leased: number; expiredLeases: number }>;
+}
+
+export interface AgentConfirmation {
+  /** the cursor recorded for the agent (never moves backwards) */
+  confirmed: number;
+  /** actions that became Completed because every registered agent has now confirmed them */
+  completed: number;
+}
+
+/** Agents' confirmations of the change stream, and the completions they unlock. */
+export interface AgentStore {
+  /** Records that `agentId` applied the stream through `cursor` (≤ the stream head). */
+  confirm(agent: { id: string; name: string; tenantId: string; provider: string }, cursor: number, now: number): Promise<AgentConfirmation>;
+  /** Re-evaluates completions after agents were added or removed. */
+  settle(tenantId: string, provider: string, now: number): Promise<number>;
+  /** Drops changes older than `before` (keeping each stream's newest), marking streams pruned. */
+  prune(before: number): Promise<number>;
+}
+
+/** Engine work per provider, for health reporting. */
+export interface ProviderWorkStats {
+  pending(tenantId: string, provider: string): Promise<{ jobs: number; retrying: number; lastError: string | null; waitingForAgents: number }>;
+}

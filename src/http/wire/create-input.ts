@@ -68,9 +68,11 @@ function optionalText(v: unknown, name: string, max: number, multiline: boolean)
 function checkExtraValue(v: unknown, key: string, depth: number): void {
   if (depth > limits.extraDepth) throw errors.badRequest(`The property '${key}' is nested more than ${limits.extraDepth} levels deep.`, key);
   if (typeof v === 'string') {
-    if (loneSurrogate.test(v)) throw errors.badRequest(`The property '${key}' contains invalid Unicode.`, key);
+    if (controlChars.test(v) || loneSurrogate.test(v)) throw errors.badRequest(`The property '${key}' contains control characters or invalid Unicode.`, key);
     return;
   }
   if (v === null || typeof v !== 'object') return;
+  // Nested member names are text too: the same rules as string values.
+  if (!Array.isArray(v)) for (const name of Object.keys(v)) checkExtraValue(name, key, depth);
   for (const child of Array.isArray(v) ? v : Object.values(v)) checkExtraValue(child, key, depth + 1);
 }

@@ -47,7 +47,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
             .execute();
         }
       });
-      if (work) notifier.notify('jobs', '');
+      if (work) notifier.notify('jobs', action.expiresAt === null ? '' : `expires:${action.expiresAt}`);
     },
 
     async get(tenantId, id) {

@@ -119,9 +119,18 @@ export interface LedgerTable {
   change_seq: number;
 }
 
+/** Head of one change stream (tenant × provider); see migration 001 for why it exists. */
+export interface StreamsTable {
+  tenant_id: string;
+  provider: string;
+  head_seq: number;
+  /** changes with seq ≤ this were pruned; a reader behind it needs a snapshot */
+  pruned_through: number;
+}
+
 /** The change stream: every add/remove on the ledger, in commit order per tenant and provider. */
 export interface ChangesTable {
-  seq: Generated<number>;
+  seq: number;
   tenant_id: string;
   provider: string;
   op: string; // 'add' | 'remove'
@@ -153,6 +162,7 @@ export interface Database {
   credentials: CredentialsTable;
   jobs: JobsTable;
   ledger: LedgerTable;
+  streams: StreamsTable;
   changes: ChangesTable;
   confirmations: ConfirmationsTable;
   meta: MetaTable;

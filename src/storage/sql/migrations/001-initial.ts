@@ -139,18 +139,29 @@ export async function up(db: Kysely<unknown>, caps: DialectCapabilities): Promis
     .addPrimaryKeyConstraint('ledger_pk', ['tenant_id', 'provider', 'indicator_type', 'indicator'])
     .execute();
 
+  // One row per change stream (tenant × provider). Bumping `head_seq` inside the writing
+  // transaction serialises writers per stream, so cursor order is commit order on PostgreSQL too.
   await db.schema
-    .createTable('changes')
-    .addColumn('seq', serialType, serial)
+    .createTable('streams')
     .addColumn('tenant_id', text, (c) => c.notNull())
     .addColumn('provider', text, (c) => c.notNull())
+    .addColumn('head_seq', big, (c) => c.notNull())
+    .addColumn('pruned_through', big, (c) => c.notNull())
+    .addPrimaryKeyConstraint('streams_pk', ['tenant_id', 'provider'])
+    .execute();
+
+  await db.schema
+    .createTable('changes')
+    .addColumn('tenant_id', text, (c) => c.notNull())
+    .addColumn('provider', text, (c) => c.notNull())
+    .addColumn('seq', big, (c) => c.notNull())
     .addColumn('op', text, (c) => c.notNull())
     .addColumn('indicator_type', text, (c) => c.notNull())
     .addColumn('indicator', text, (c) => c.notNull())
     .addColumn('expires_at', big)
     .addColumn('created_at', big, (c) => c.notNull())
+    .addPrimaryKeyConstraint('changes_pk', ['tenant_id', 'provider', 'seq'])
     .execute();
-  await db.schema.createIndex('changes_stream').on('changes').columns(['tenant_id', 'provider', 'seq']).execute();
   await db.schema.createIndex('changes_age').on('changes').columns(['created_at']).execute();
 
   await db.schema

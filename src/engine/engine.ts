@@ -1,0 +1,183 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Notifier } from '../storage/notifier.js';
+import type { EngineStore, Job, JobTransaction } from '../storage/ports.js';
+import { isPushProvider, type ProviderDescriptor } from '../providers/provider.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import { backoffDelay } from './backoff.js';
+import type { EngineSettings } from './engine-settings.js';
+import { applyByLedger, pushPhaseOne, pushPhaseTwo, withdrawByLedger, type DeliveryResult } from './steps.js';
+import { ExpiryScheduler } from './expiry-scheduler.js';
+
+export interface EngineDeps {
+  store: EngineStore;
+  providers: ProviderRegistry;
+  notifier: Notifier;
+  logger: Logger;
+  settings: EngineSettings;
+  now?: () => number;
+  /** lease owner id; unique per process */
+  owner?: string;
+}
+
+/**
+ * The action engine: claims due jobs with a lease, runs each step (apply or withdraw) against its
+ * provider, and records every transition in the action's states. Woken by the store's notifier
+ * (in-process on SQLite, LISTEN/NOTIFY on PostgreSQL) and by a poll timer as a safety net.
+ */
+export class Engine {
+  readonly owner: string;
+  private readonly now: () => number;
+  private readonly inFlight = new Set<Promise<void>>();
+  private running = false;
+  private loop?: Promise<void>;
+  private wake?: () => void;
+  private pendingWake = false;
+  private unsubscribe?: () => void;
+  private readonly expiry: ExpiryScheduler;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.now = deps.now ?? Date.now;
+    this.owner = deps.owner ?? `engine-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.expiry = new ExpiryScheduler({ store: deps.store, notifier: deps.notifier, logger: deps.logger, pollIntervalMs: deps.settings.pollIntervalMs, now: this.now });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.unsubscribe = this.deps.notifier.subscribe('jobs', () => this.poke());
+    this.expiry.start();
+    this.loop = this.run();
+  }
+
+  /** Stops claiming, lets in-flight steps finish (bounded), then gives back any remaining leases. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.unsubscribe?.();
+    this.expiry.stop();
+    this.poke();
+    await this.loop;
+    const drained = Promise.all([...this.inFlight]);
+    await Promise.race([drained, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    const released = await this.deps.store.releaseLeases(this.owner).catch(() => 0);
+    if (released > 0) this.deps.logger.info({ released }, 'engine released leases on shutdown');
+  }
+
+  private poke(): void {
+    this.pendingWake = true;
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    const { settings } = this.deps;
+    while (this.running) {
+      const capacity = settings.concurrency - this.inFlight.size;
+      let claimed: Job[] = [];
+      if (capacity > 0) {
+        this.pendingWake = false;
+        try {
+          claimed = await this.deps.store.claim(this.owner, this.now(), settings.leaseMs, capacity);
+        } catch (e) {
+          this.deps.logger.warn({ err: (e as Error).message }, 'engine could not claim work');
+        }
+      }
+      for (const job of claimed) {
+        const p = this.process(job).finally(() => {
+          this.inFlight.delete(p);
+          this.poke();
+        });
+        this.inFlight.add(p);
+      }
+      if (claimed.length === capacity && capacity > 0) continue;
+      if (!this.pendingWake) await this.sleep(settings.pollIntervalMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = undefined;
+        done();
+      };
+    });
+  }
+
+  private async process(job: Job): Promise<void> {
+    const provider = this.deps.providers.get(job.provider);
+    try {
+      if (!provider) {
+        await this.deps.store.runJob(job, this.owner, this.now(), async (tx) => {
+          await tx.transition({ status: 'Failed', reason: `provider '${job.provider}' is no longer configured`, errorInfo: { code: 0, subcode: 0, message: `provider '${job.provider}' is no longer configured` } });
+          return { kind: 'finish' };
+        });
+        return;
+      }
+      if (job.attempts > this.deps.settings.maxAttempts) return await this.giveUp(job, provider);
+      if (isPushProvider(provider)) return await this.processPush(job, provider);
+      await this.deps.store.runJob(job, this.owner, this.now(), (tx) => this.ledgerStep(tx, job, provider));
+    } catch (e) {
+      await this.retryAfterError(job, e as Error);
+    }
+  }
+
+  private async ledgerStep(tx: JobTransaction, job: Job, provider: ProviderDescriptor) {
+    if (job.kind === 'apply') {
+      // Cancelled or expired before dispatch: the queued withdrawal does the rest.
+      if (tx.action.cancelledAt !== null || tx.action.expiredAt !== null) return { kind: 'finish' } as const;
+      return applyByLedger(tx, provider);
+    }
+    if ((await tx.dropApplyJob()) === 'inFlight') return { kind: 'retry', runAt: tx.now + 200, error: 'waiting for the in-flight apply to finish' } as const;
+    return withdrawByLedger(tx, provider);
+  }
+
+  private async processPush(job: Job, provider: Parameters<typeof pushPhaseOne>[2]): Promise<void> {
+    let phase: Job | undefined;
+    let action: JobTransaction['action'] | undefined;
+    let skip = false;
+    const first = await this.deps.store.runJob(job, this.owner, this.now(), async (tx) => {
+      if (job.kind === 'apply' && (tx.action.cancelledAt !== null || tx.action.expiredAt !== null)) {
+        skip = true;
+        return { kind: 'finish' };
+      }
+      if (job.kind === 'withdraw' && (await tx.dropApplyJob()) === 'inFlight') {
+        skip = true;
+        return { kind: 'retry', runAt: tx.now + 200, error: 'waiting for the in-flight apply to finish' };
+      }
+      const d = await pushPhaseOne(tx, job, provider);
+      if (d.kind === 'keep') phase = { ...job, payload: d.payload };
+      action = tx.action;
+      return d;
+    });
+    if (first === 'lost' || skip || !phase) return;
+    const p = phase.payload ?? {};
+    let result: DeliveryResult = { kind: 'skipped' };
+    if (p['deliver'] === true && action) {
+      result = await provider.deliver(p['event'] as 'block' | 'unblock', action, { sequence: Number(p['sequence'] ?? 0), attempt: job.attempts });
+    }
+    if (result.kind === 'retry') this.deps.logger.warn({ provider: provider.name, actionSeq: job.actionSeq, attempt: job.attempts, err: result.message }, 'delivery failed; will retry');
+    await this.deps.store.runJob(phase, this.owner, this.now(), (tx) => pushPhaseTwo(tx, phase!, provider, result, { settings: this.deps.settings }));
+  }
+
+  private async giveUp(job: Job, provider: ProviderDescriptor): Promise<void> {
+    await this.deps.store.runJob(job, this.owner, this.now(), async (tx) => {
+      const message = `gave up after ${job.attempts - 1} attempts${job.lastError ? `: ${job.lastError}` : ''}`;
+      if (job.kind === 'apply') await tx.ledgerRemove();
+      await tx.transition({ status: 'Failed', reason: `${provider.name}: ${message}`, errorInfo: { code: 0, subcode: 0, message } });
+      return { kind: 'finish' };
+    });
+  }
+
+  private async retryAfterError(job: Job, e: Error): Promise<void> {
+    this.deps.logger.error({ actionSeq: job.actionSeq, kind: job.kind, provider: job.provider, err: e.message }, 'engine step failed; will retry');
+    const delay = backoffDelay(job.attempts, this.deps.settings.backoffBaseMs, this.deps.settings.backoffMaxMs);
+    await this.deps.store
+      .runJob(job, this.owner, this.now(), async () => ({ kind: 'retry', runAt: this.now() + delay, error: e.message }))
+      .catch(() => undefined); // the lease expires and another worker retries
+  }
+}

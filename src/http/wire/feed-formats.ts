@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import type { IndicatorType } from '../../domain/indicators/indicator.js';
+import { toEdlUrl } from '../../domain/indicators/url.js';
+import type { FeedView } from '../../services/feed-service.js';
+
+export const feedFiles = ['ip.txt', 'domain.txt', 'url.txt', 'sha256.txt', 'sha1.txt', 'md5.txt', 'rpz.zone'] as const;
+export type FeedFile = (typeof feedFiles)[number];
+
+const sourceType: Record<FeedFile, IndicatorType> = {
+  'ip.txt': 'ip', 'domain.txt': 'domain', 'url.txt': 'url', 'sha256.txt': 'sha256', 'sha1.txt': 'sha1', 'md5.txt': 'md5', 'rpz.zone': 'domain',
+};
+
+export interface RpzSettings {
+  ttl: number;
+  refresh: number;
+  retry: number;
+  expire: number;
+  minimum: number;
+}
+
+export function isFeedFile(name: string): name is FeedFile {
+  return (feedFiles as readonly string[]).includes(name);
+}
+
+/** Version key for render caches: the RPZ serial moves with every change, lists with their type. */
+export function feedVersion(file: FeedFile, view: FeedView): number {
+  return file === 'rpz.zone' ? view.cursor : (view.versions.get(sourceType[file]) ?? 0);
+}
+
+/**
+ * Renders a feed file. Lists are one entry per line, sorted so every node serves byte-identical
+ * content (and the same ETag) for the same state:
+ * - `ip.txt`: IPs and CIDRs (Palo Alto EDL, FortiGate threat feed, pfSense/OPNsense URL table);
+ * - `domain.txt`: each blocked domain and its `*.` wildcard (subdomains are blocked too, as in RPZ);
+ * - `url.txt`: EDL URL format, no scheme (`evil.example/path`);
+ * - hash lists: lower-case hex;
+ * - `rpz.zone`: a Response Policy Zone with `CNAME .` (NXDOMAIN) for each domain and its wildcard;
+ *   the SOA serial is the stream cursor, so it rises with every change.
+ */
+export function renderFeed(file: FeedFile, view: FeedView, rpz: RpzSettings): string {
+  const values = [...(view.byType.get(sourceType[file])?.keys() ?? [])];
+  switch (file) {
+    case 'ip.txt':
+    case 'sha256.txt':
+    case 'sha1.txt':
+    case 'md5.txt':
+      return lines(values.sort());
+    case 'url.txt':
+      return lines([...new Set(values.map(toEdlUrl))].sort());
+    case 'domain.txt':
+      return lines([...new Set(values.flatMap(withWildcard))].sort());
+    case 'rpz.zone':
+      return rpzZone([...new Set(values.flatMap(withWildcard))].sort(), view.cursor, rpz);
+    default:
+      return file satisfies never;
+  }
+}
+
+export function etagOf(body: string): string {
+  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+}
+
+const withWildcard = (d: string) => (d.startsWith('*.') ? [d] : [d, `*.${d}`]);
+const lines = (v: string[]) => (v.length === 0 ? '' : `${v.join('\n')}\n`);
+
+function rpzZone(names: string[], cursor: number, s: RpzSettings): string {
+  const serial = cursor % 4294967296;
+  const head = [
+    `$TTL ${s.ttl}`,
+    `@ IN SOA localhost. hostmaster.localhost. ${serial} ${s.refresh} ${s.retry} ${s.expire} ${s.minimum}`,
+    '@ IN NS localhost.',
+  ];
+  return `${[...head, ...names.map((n) => `${n} CNAME .`)].join('\n')}\n`;
+}
