@@ -33,6 +33,9 @@ import { FeedService } from './services/feed-service.js';
 import { SecurityService } from './services/security-service.js';
 import { Engine } from './engine/engine.js';
 import type { Kysely } from 'kysely';
+import type { AgentStore, ProviderWorkStats } from './storage/ports.js';
+import { Metrics } from './metrics/metrics.js';
+import { Maintenance } from './engine/maintenance.js';
 
 export interface ServiceOptions {
   config: Readonly<Config>;
@@ -75,81 +78,121 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     onError: (e) => logger.warn({ err: e.message }, 'database connection error'),
   });
   const closers: (() => Promise<void>)[] = [() => database.close()];
-  const close = async () => {
-    for (const c of closers.reverse()) await c().catch((e: Error) => logger.error({ err: e.message }, 'error during shutdown'));
-  };
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      for (const c of [...closers].reverse()) await c().catch((e: Error) => logger.error({ err: e.message }, 'error during shutdown'));
+    })());
 
   try {
     const site: Site = { baseUrl: defaultPublicUrl(config) };
-    const identityStore = createSqlIdentityStore(database.db);
-    const keys = new SigningKeys(identityStore);
-    await keys.ensure();
     const providers = buildProviderRegistry(config, site);
-    const actions = new ActionService({
-      store: createSqlActionStore({ db: database.db, caps: database.caps, notifier: database.notifier }),
-      providers,
-      guardrails: buildGuardrails(config, site),
-    });
-    const issuer = new TokenIssuer(keys, { get baseUrl() { return site.baseUrl; }, audience: config.auth.audience, lifetimeSeconds: config.auth.tokenLifetimeSeconds });
-    const verifier = new TokenVerifier(
-      keys,
-      { get baseUrl() { return site.baseUrl; }, audiences: [config.auth.audience], clockToleranceSeconds: config.auth.clockToleranceSeconds },
-      new ExternalIssuers(config.auth.trustedIssuers.map((t) => ({ ...t }))),
-    );
-    const identity = new IdentityService(identityStore, issuer, { audience: config.auth.audience, get baseUrl() { return site.baseUrl; } });
-    const meta = createSqlMetaStore(database.db);
-    const ledger = createSqlLedgerStore(database.db);
+    const work = createSqlProviderWorkStats(database.db);
+    const engineStore = createSqlEngineStore({ db: database.db, caps: database.caps, notifier: database.notifier });
     const agentStore = createSqlAgentStore(database.db, database.caps);
-    const credentialStore = createSqlCredentialStore(database.db);
-    const credentials = new CredentialService(credentialStore, agentStore, providers);
+    const metrics = new Metrics({ gauges: { actionsByStatus: cached(10_000, () => work.actionsByStatus()), backlog: () => engineStore.backlog(Date.now()) } });
 
-    let url = site.baseUrl;
-    let app: FastifyInstance | undefined;
     if (options.engine && config.engine.enabled) {
       const engine = new Engine({
-        store: createSqlEngineStore({ db: database.db, caps: database.caps, notifier: database.notifier }),
+        store: engineStore,
         providers,
         notifier: database.notifier,
         logger: logger.child({ component: 'engine' }),
         settings: config.engine,
-      });
-      engine.start();
-      closers.push(() => engine.stop());
-    }
-    if (options.api) {
-      const changes = new ChangeStreamService(ledger, database.notifier);
-      app = buildApp({
-        logger,
-        site,
-        verifier,
-        keys,
-        actions,
-        identity,
-        health: {
-          ready: async () => {
-            const current = await migrationsCurrent(database.db as Kysely<unknown>, database.caps);
-            return { ok: current, checks: { database: 'ok', migrations: current ? 'current' : 'pending' } };
-          },
+        metrics: {
+          step: (provider, kind, outcome) => metrics.engineSteps.inc({ provider, kind, outcome }),
+          providerError: (provider, final) => metrics.providerErrors.inc({ provider, final: String(final) }),
         },
-        https: config.tlsCert && config.tlsKey ? { cert: fs.readFileSync(config.tlsCert), key: fs.readFileSync(config.tlsKey) } : undefined,
-        feeds: { feeds: new FeedService(ledger), changes, credentials, providers, rpz: config.feeds.rpz },
-        agents: { changes, credentials, agents: agentStore },
-        security: new SecurityService({ providers, ledger, credentials: credentialStore, work: createSqlProviderWorkStats(database.db), defaultProvider: config.defaultProvider }),
       });
-      await app.listen({ host: config.host, port: config.port });
-      closers.push(() => app!.close());
-      const address = app.server.address();
-      const port = typeof address === 'object' && address ? address.port : config.port;
-      site.baseUrl = defaultPublicUrl(config, port);
-      url = site.baseUrl;
-      // The CLI's `bulwark token` signs with this issuer URL unless told otherwise.
-      await meta.set('public_url', site.baseUrl);
+      const maintenance = new Maintenance({ agents: agentStore, logger, retentionMs: config.feeds.changeRetentionHours * 3_600_000 });
+      engine.start();
+      maintenance.start();
+      closers.push(async () => {
+        maintenance.stop();
+        await engine.stop();
+      });
     }
-    return { url, app, database, logger, close };
+
+    let app: FastifyInstance | undefined;
+    if (options.api) {
+      app = await startApi({ config, database, providers, agentStore, work, metrics, logger, site });
+      const api = app;
+      closers.push(() => api.close());
+    }
+    return { url: site.baseUrl, app, database, logger, close };
   } catch (e) {
     await close();
     throw e;
   }
+}
+
+interface ApiParts {
+  config: Readonly<Config>;
+  database: DatabaseHandle;
+  providers: ProviderRegistry;
+  agentStore: AgentStore;
+  work: ProviderWorkStats;
+  metrics: Metrics;
+  logger: Logger;
+  site: Site;
+}
+
+/** Identity, services and routes; listens, then fixes the public URL (the port may have been 0). */
+async function startApi({ config, database, providers, agentStore, work, metrics, logger, site }: ApiParts): Promise<FastifyInstance> {
+  const identityStore = createSqlIdentityStore(database.db);
+  const keys = new SigningKeys(identityStore);
+  await keys.ensure();
+  const baseUrl = () => site.baseUrl;
+  const issuer = new TokenIssuer(keys, { get baseUrl() { return baseUrl(); }, audience: config.auth.audience, lifetimeSeconds: config.auth.tokenLifetimeSeconds });
+  const verifier = new TokenVerifier(
+    keys,
+    { get baseUrl() { return baseUrl(); }, audiences: [config.auth.audience], clockToleranceSeconds: config.auth.clockToleranceSeconds },
+    new ExternalIssuers(config.auth.trustedIssuers.map((t) => ({ ...t }))),
+  );
+  const ledger = createSqlLedgerStore(database.db);
+  const credentialStore = createSqlCredentialStore(database.db);
+  const credentials = new CredentialService(credentialStore, agentStore, providers);
+  const changes = new ChangeStreamService(ledger, database.notifier);
+  const app = buildApp({
+    logger,
+    site,
+    verifier,
+    keys,
+    metrics,
+    actions: new ActionService({
+      store: createSqlActionStore({ db: database.db, caps: database.caps, notifier: database.notifier }),
+      providers,
+      guardrails: buildGuardrails(config, site),
+    }),
+    identity: new IdentityService(identityStore, issuer, { audience: config.auth.audience, get baseUrl() { return baseUrl(); } }),
+    health: {
+      ready: async () => {
+        const current = await migrationsCurrent(database.db as Kysely<unknown>, database.caps);
+        return { ok: current, checks: { database: 'ok', migrations: current ? 'current' : 'pending' } };
+      },
+    },
+    https: config.tlsCert && config.tlsKey ? { cert: fs.readFileSync(config.tlsCert), key: fs.readFileSync(config.tlsKey) } : undefined,
+    feeds: { feeds: new FeedService(ledger), changes, credentials, providers, rpz: config.feeds.rpz, metrics },
+    agents: { changes, credentials, agents: agentStore, metrics },
+    security: new SecurityService({ providers, ledger, credentials: credentialStore, work, defaultProvider: config.defaultProvider }),
+  });
+  // Long polls must not hold up shutdown: answer them before the server closes.
+  app.addHook('preClose', async () => changes.close());
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  site.baseUrl = defaultPublicUrl(config, typeof address === 'object' && address ? address.port : config.port);
+  // The CLI's `bulwark token` signs with this issuer URL unless told otherwise.
+  await createSqlMetaStore(database.db).set('public_url', site.baseUrl);
+  return app;
+}
+
+/** Memoises an expensive async read for `ms` (metrics scrapes must not scan a big table each time). */
+function cached<T>(ms: number, read: () => Promise<T>): () => Promise<T> {
+  let value: { at: number; v: Promise<T> } | undefined;
+  return () => {
+    if (!value || Date.now() - value.at > ms) value = { at: Date.now(), v: read().catch((e: unknown) => ((value = undefined), Promise.reject(e))) };
+    return value.v;
+  };
 }
 
 export function buildProviderRegistry(config: Readonly<Config>, site: Site): ProviderRegistry {

@@ -18,6 +18,13 @@ export interface EngineDeps {
   now?: () => number;
   /** lease owner id; unique per process */
   owner?: string;
+  metrics?: EngineMetrics;
+}
+
+/** What the engine reports; implemented over Prometheus by the composition root. */
+export interface EngineMetrics {
+  step(provider: string, kind: string, outcome: 'done' | 'retry' | 'failed' | 'lost' | 'error'): void;
+  providerError(provider: string, final: boolean): void;
 }
 
 /**
@@ -120,7 +127,8 @@ export class Engine {
       }
       if (job.attempts > this.deps.settings.maxAttempts) return await this.giveUp(job, provider);
       if (isPushProvider(provider)) return await this.processPush(job, provider);
-      await this.deps.store.runJob(job, this.owner, this.now(), (tx) => this.ledgerStep(tx, job, provider));
+      const r = await this.deps.store.runJob(job, this.owner, this.now(), (tx) => this.ledgerStep(tx, job, provider));
+      this.deps.metrics?.step(provider.name, job.kind, r === 'lost' ? 'lost' : 'done');
     } catch (e) {
       await this.retryAfterError(job, e as Error);
     }
@@ -161,7 +169,9 @@ export class Engine {
       result = await provider.deliver(p['event'] as 'block' | 'unblock', action, { sequence: Number(p['sequence'] ?? 0), attempt: job.attempts });
     }
     if (result.kind === 'retry') this.deps.logger.warn({ provider: provider.name, actionSeq: job.actionSeq, attempt: job.attempts, err: result.message }, 'delivery failed; will retry');
-    await this.deps.store.runJob(phase, this.owner, this.now(), (tx) => pushPhaseTwo(tx, phase!, provider, result, { settings: this.deps.settings }));
+    if (result.kind === 'retry' || result.kind === 'fail') this.deps.metrics?.providerError(provider.name, result.kind === 'fail' || job.attempts >= this.deps.settings.maxAttempts);
+    const r = await this.deps.store.runJob(phase, this.owner, this.now(), (tx) => pushPhaseTwo(tx, phase!, provider, result, { settings: this.deps.settings }));
+    this.deps.metrics?.step(provider.name, job.kind, r === 'lost' ? 'lost' : result.kind === 'retry' ? 'retry' : result.kind === 'fail' ? 'failed' : 'done');
   }
 
   private async giveUp(job: Job, provider: ProviderDescriptor): Promise<void> {
@@ -175,6 +185,7 @@ export class Engine {
 
   private async retryAfterError(job: Job, e: Error): Promise<void> {
     this.deps.logger.error({ actionSeq: job.actionSeq, kind: job.kind, provider: job.provider, err: e.message }, 'engine step failed; will retry');
+    this.deps.metrics?.step(job.provider, job.kind, 'error');
     const delay = backoffDelay(job.attempts, this.deps.settings.backoffBaseMs, this.deps.settings.backoffMaxMs);
     await this.deps.store
       .runJob(job, this.owner, this.now(), async () => ({ kind: 'retry', runAt: this.now() + delay, error: e.message }))

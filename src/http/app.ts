@@ -15,6 +15,7 @@ import { registerIdentityRoutes } from './routes/identity-routes.js';
 import { registerOperationalRoutes, type Health } from './routes/operational-routes.js';
 import { truncate } from '../domain/errors.js';
 import type { SecurityService } from '../services/security-service.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { registerAgentRoutes } from './routes/agent-routes.js';
 import { registerFeedRoutes, type FeedRouteDeps } from './routes/feeds-routes.js';
 import { registerSecurityRoutes } from './routes/security-routes.js';
@@ -33,6 +34,7 @@ export interface AppDeps {
   feeds: FeedRouteDeps;
   agents: Parameters<typeof registerAgentRoutes>[1];
   security: SecurityService;
+  metrics: Metrics;
 }
 
 const clientRequestIdPattern = /^[A-Za-z0-9._:{}-]{1,128}$/;
@@ -70,6 +72,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.addHook('onResponse', async (request, reply) => {
+    const labels = { route: request.routeOptions.url ?? '(unmatched)', method: request.method, status: String(reply.statusCode) };
+    deps.metrics.httpRequests.inc(labels);
+    deps.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
     request.log.info(
       {
         requestId: request.id,
@@ -97,7 +102,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return sendGraphError(request, reply, errors.notFound(`Resource not found for the segment '${path}'.`));
   });
 
-  registerOperationalRoutes(app, deps.health);
+  registerOperationalRoutes(app, deps.health, deps.metrics);
   registerIdentityRoutes(app, { identity: deps.identity, keys: deps.keys, site: deps.site });
   for (const prefix of ['/beta', '/v1.0']) {
     app.register(

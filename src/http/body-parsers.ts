@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { errors } from '../domain/errors.js';
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * JSON and form bodies. An empty JSON body parses to `undefined` (Kiota's cancel sends no body,
  * other clients send `{}` or an empty body with a JSON content type); routes decide what they
@@ -9,7 +11,13 @@ import { errors } from '../domain/errors.js';
 export function registerBodyParsers(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
   const parseJson = (_req: unknown, body: string | Buffer, done: (err: Error | null, value?: unknown) => void) => {
-    const text = body.toString();
+    let text: string;
+    try {
+      // JSON is UTF-8 (RFC 8259 §8.1): invalid bytes are refused, not silently replaced by U+FFFD.
+      text = typeof body === 'string' ? body : utf8.decode(body);
+    } catch {
+      return done(errors.malformedJson('The request body is not valid UTF-8.'), undefined);
+    }
     if (text.trim() === '') return done(null, undefined);
     try {
       const value: unknown = text.includes('__proto__') || text.includes('constructor')
@@ -28,8 +36,8 @@ export function registerBodyParsers(app: FastifyInstance): void {
       done(errors.malformedJson(`The request body is not valid JSON: ${(e as Error).message.slice(0, 120)}`), undefined);
     }
   };
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJson);
-  app.addContentTypeParser(/^application\/[a-z.+-]*\+json$/, { parseAs: 'string' }, parseJson);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJson);
+  app.addContentTypeParser(/^application\/[a-z.+-]*\+json$/, { parseAs: 'buffer' }, parseJson);
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     const params = new URLSearchParams(body as string);
     const out: Record<string, string> = {};

@@ -22,6 +22,7 @@ export const maxWaitSeconds = 60;
  */
 export class ChangeStreamService {
   private readonly waiters = new Map<string, Set<() => void>>();
+  private closed = false;
 
   constructor(private readonly ledger: LedgerStore, notifier: Notifier) {
     notifier.subscribe('changes', (payload) => {
@@ -34,16 +35,22 @@ export class ChangeStreamService {
     });
   }
 
+  /** Answers every open long poll now (graceful shutdown) and stops waiting from here on. */
+  close(): void {
+    this.closed = true;
+    for (const set of this.waiters.values()) for (const w of set) w();
+  }
+
   async read(tenantId: string, provider: string, since: number | undefined, waitSeconds: number, signal?: AbortSignal, limit = 5000): Promise<ChangeBatch> {
     if (since === undefined) return this.snapshot(tenantId, provider);
-    const deadline = Date.now() + Math.min(waitSeconds, maxWaitSeconds) * 1000;
+    const deadline = Date.now() + (this.closed ? 0 : Math.min(waitSeconds, maxWaitSeconds) * 1000);
     for (;;) {
       const woken = this.waitFor(tenantId, provider);
       try {
         const r = await this.ledger.changesSince(tenantId, provider, since, limit);
         if (r.tooOld) return this.snapshot(tenantId, provider);
         const remaining = deadline - Date.now();
-        if (r.changes.length > 0 || remaining <= 0 || signal?.aborted) return net(r.changes, r.cursor, r.changes.length === limit);
+        if (r.changes.length > 0 || remaining <= 0 || signal?.aborted || this.closed) return net(r.changes, r.cursor, r.changes.length === limit);
         await woken.wait(remaining, signal);
       } finally {
         woken.cancel();

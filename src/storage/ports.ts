@@ -208,5 +208,7 @@ export interface AgentStore {
 
 /** Engine work per provider, for health reporting. */
 export interface ProviderWorkStats {
+  /** all tenants; for metrics */
+  actionsByStatus(): Promise<Record<string, number>>;
   pending(tenantId: string, provider: string): Promise<{ jobs: number; retrying: number; lastError: string | null; waitingForAgents: number }>;
 }

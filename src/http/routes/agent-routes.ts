@@ -6,13 +6,14 @@ import type { CredentialService } from '../../services/credential-service.js';
 import { presentedCredential } from '../credential-auth.js';
 import { changeBatchToJson, parseChangeQuery } from '../wire/change-batch-json.js';
 import { abortOnClose } from './feeds-routes.js';
+import type { Metrics } from '../../metrics/metrics.js';
 
 /**
  * The agent protocol: `GET /agents/{tenantId}/{provider}/changes?since=&wait=` (snapshot or net
  * changes, long-polled) and `POST /agents/{tenantId}/{provider}/confirm` `{"cursor": n}` once the
  * agent has applied everything through `n`. Agent credentials open only these two routes.
  */
-export function registerAgentRoutes(app: FastifyInstance, deps: { changes: ChangeStreamService; credentials: CredentialService; agents: AgentStore }): void {
+export function registerAgentRoutes(app: FastifyInstance, deps: { changes: ChangeStreamService; credentials: CredentialService; agents: AgentStore; metrics: Metrics }): void {
   const authenticate = async (request: Parameters<typeof presentedCredential>[0], tenantId: string, provider: string) => {
     const c = await deps.credentials.verify(presentedCredential(request), 'agent', tenantId);
     if (c.provider?.toLowerCase() !== provider.toLowerCase()) throw errors.unauthenticated('This agent credential is for another provider.');
@@ -23,8 +24,13 @@ export function registerAgentRoutes(app: FastifyInstance, deps: { changes: Chang
   app.get<{ Params: { tenantId: string; provider: string } }>('/agents/:tenantId/:provider/changes', { config: { auth: 'none' } }, async (request, reply) => {
     const agent = await authenticate(request, request.params.tenantId, request.params.provider);
     const q = parseChangeQuery(request.query);
-    const batch = await deps.changes.read(agent.tenantId, agent.provider, q.since, q.wait, abortOnClose(request));
-    return reply.send(changeBatchToJson(batch));
+    deps.metrics.changeStreamClients.inc();
+    try {
+      const batch = await deps.changes.read(agent.tenantId, agent.provider, q.since, q.wait, abortOnClose(request));
+      return reply.send(changeBatchToJson(batch));
+    } finally {
+      deps.metrics.changeStreamClients.dec();
+    }
   });
 
   app.post<{ Params: { tenantId: string; provider: string } }>('/agents/:tenantId/:provider/confirm', { config: { auth: 'none' } }, async (request, reply) => {

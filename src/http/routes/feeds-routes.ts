@@ -7,6 +7,7 @@ import type { FeedService } from '../../services/feed-service.js';
 import { presentedCredential } from '../credential-auth.js';
 import { etagOf, feedVersion, isFeedFile, renderFeed, type FeedFile, type RpzSettings } from '../wire/feed-formats.js';
 import { changeBatchToJson, parseChangeQuery } from '../wire/change-batch-json.js';
+import type { Metrics } from '../../metrics/metrics.js';
 
 export interface FeedRouteDeps {
   feeds: FeedService;
@@ -14,6 +15,7 @@ export interface FeedRouteDeps {
   credentials: CredentialService;
   providers: ProviderRegistry;
   rpz: RpzSettings;
+  metrics: Metrics;
 }
 
 /**
@@ -23,6 +25,13 @@ export interface FeedRouteDeps {
  */
 export function registerFeedRoutes(app: FastifyInstance, deps: FeedRouteDeps): void {
   const cache = new Map<string, { version: number; body: string; etag: string }>();
+  app.addHook('onResponse', async (request, reply) => {
+    const url = request.routeOptions.url ?? '';
+    if (!url.startsWith('/feeds/')) return;
+    const file = (request.params as { file?: string }).file ?? '';
+    if (file === 'changes') return;
+    deps.metrics.feedRequests.inc({ file: isFeedFile(file) ? file : 'other', status: String(reply.statusCode) });
+  });
 
   const serve = async (request: FastifyRequest, reply: FastifyReply, tenantId: string, providerName: string | undefined, file: string) => {
     const credential = await deps.credentials.verify(presentedCredential(request), 'feed', tenantId);
@@ -50,8 +59,13 @@ export function registerFeedRoutes(app: FastifyInstance, deps: FeedRouteDeps): v
       request.logContext = { tenant: request.params.tenantId, app: `feed:${credential.name}` };
       const provider = feedsProvider(deps.providers, request.params.tenantId, undefined);
       const q = parseChangeQuery(request.query);
-      const batch = await deps.changes.read(request.params.tenantId, provider, q.since, q.wait, abortOnClose(request));
-      return reply.send(changeBatchToJson(batch));
+      deps.metrics.changeStreamClients.inc();
+      try {
+        const batch = await deps.changes.read(request.params.tenantId, provider, q.since, q.wait, abortOnClose(request));
+        return reply.send(changeBatchToJson(batch));
+      } finally {
+        deps.metrics.changeStreamClients.dec();
+      }
     }
     return serve(request, reply, request.params.tenantId, undefined, request.params.file);
   });

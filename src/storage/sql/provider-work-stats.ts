@@ -4,6 +4,10 @@ import type { Database } from './schema.js';
 
 export function createSqlProviderWorkStats(db: Kysely<Database>): ProviderWorkStats {
   return {
+    async actionsByStatus() {
+      const rows = await db.selectFrom('actions').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+      return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+    },
     async pending(tenantId, provider) {
       const [jobs, last, waiting] = await Promise.all([
         db

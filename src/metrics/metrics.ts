@@ -1,0 +1,57 @@
+import client from 'prom-client';
+
+/**
+ * The service's Prometheus metrics, in one explicit registry (no global default registry, so tests
+ * can run several services in one process). Labels never carry tenant ids or indicators.
+ */
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly httpRequests = new client.Counter({ name: 'bulwark_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'] as const, registers: [this.registry] });
+  readonly httpDuration = new client.Histogram({
+    name: 'bulwark_http_request_duration_seconds',
+    help: 'HTTP request latency by route, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
+    registers: [this.registry],
+  });
+  readonly engineSteps = new client.Counter({ name: 'bulwark_engine_steps_total', help: 'Engine steps by provider, kind (apply|withdraw) and outcome', labelNames: ['provider', 'kind', 'outcome'] as const, registers: [this.registry] });
+  readonly providerErrors = new client.Counter({ name: 'bulwark_provider_errors_total', help: 'Failed deliveries or steps by provider (retried or final)', labelNames: ['provider', 'final'] as const, registers: [this.registry] });
+  readonly feedRequests = new client.Counter({ name: 'bulwark_feed_requests_total', help: 'Feed file requests by file and status', labelNames: ['file', 'status'] as const, registers: [this.registry] });
+  readonly changeStreamClients = new client.Gauge({ name: 'bulwark_change_stream_clients', help: 'Change-stream requests currently open (long polls included)', registers: [this.registry] });
+
+  constructor(options: { collectDefault?: boolean; gauges?: CollectedGauges } = {}) {
+    if (options.collectDefault !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'bulwark_' });
+    if (options.gauges) this.addCollectedGauges(options.gauges);
+  }
+
+  private addCollectedGauges(g: CollectedGauges): void {
+    const registry = this.registry;
+    new client.Gauge({
+      name: 'bulwark_actions',
+      help: 'Stored actions by status (all tenants)',
+      labelNames: ['status'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const [status, n] of Object.entries(await g.actionsByStatus())) this.set({ status }, n);
+      },
+    });
+    new client.Gauge({
+      name: 'bulwark_engine_backlog',
+      help: 'Engine jobs: due (waiting for a worker), leased (in progress), expired_leases (held by a worker that stopped)',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      async collect() {
+        const b = await g.backlog();
+        this.set({ state: 'due' }, b.due);
+        this.set({ state: 'leased' }, b.leased);
+        this.set({ state: 'expired_leases' }, b.expiredLeases);
+      },
+    });
+  }
+}
+
+export interface CollectedGauges {
+  actionsByStatus(): Promise<Record<string, number>>;
+  backlog(): Promise<{ due: number; leased: number; expiredLeases: number }>;
+}
