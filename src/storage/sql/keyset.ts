@@ -1,5 +1,6 @@
 import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import type { OrderByKey } from '../../odata/ast.js';
+import { errors } from '../../domain/errors.js';
 import type { KeysetPosition } from '../ports.js';
 import { sortKeyFor } from './action-columns.js';
 
@@ -23,8 +24,18 @@ export function tiebreakDirection(keys: readonly OrderByKey[]): 'asc' | 'desc' {
   return keys.at(-1)?.direction ?? 'asc';
 }
 
-/** Rows strictly after `position` in the order above. */
+/**
+ * Rows strictly after `position` in the order above. The position must fit `keys` (one value of the
+ * key's type per key, a safe-integer `seq`); anything else is refused with a 400 rather than
+ * reaching SQL, where PostgreSQL would fail on the type and SQLite would answer a wrong page.
+ */
 export function afterPosition(keys: readonly OrderByKey[], position: KeysetPosition): Expression<SqlBool> {
+  const fits =
+    Array.isArray(position.values) &&
+    position.values.length === keys.length &&
+    Number.isSafeInteger(position.seq) &&
+    keys.every((k, i) => sortKeyFor(k.property).accepts(position.values[i]));
+  if (!fits) throw errors.invalidQuery('The $skiptoken is invalid or belongs to a different query; follow @odata.nextLink exactly.');
   const branches: RawBuilder<SqlBool>[] = [];
   const equalPrefix: RawBuilder<SqlBool>[] = [];
   keys.forEach((k, i) => {
