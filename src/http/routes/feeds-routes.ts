@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errors } from '../../domain/errors.js';
+import { errors, isBulwarkError } from '../../domain/errors.js';
 import type { ProviderRegistry } from '../../providers/registry.js';
 import type { ChangeStreamService } from '../../services/change-stream-service.js';
 import type { CredentialService } from '../../services/credential-service.js';
@@ -33,8 +34,10 @@ export function registerFeedRoutes(app: FastifyInstance, deps: FeedRouteDeps): v
     deps.metrics.feedRequests.inc({ file: isFeedFile(file) ? file : 'other', status: String(reply.statusCode) });
   });
 
+  const verifyFeedCredential = feedCredentialVerifier(deps.credentials);
+
   const serve = async (request: FastifyRequest, reply: FastifyReply, tenantId: string, providerName: string | undefined, file: string) => {
-    const credential = await deps.credentials.verify(presentedCredential(request), 'feed', tenantId);
+    const credential = await verifyFeedCredential(request, tenantId);
     request.logContext = { tenant: tenantId, app: `feed:${credential.name}` };
     const provider = feedsProvider(deps.providers, tenantId, providerName);
     if (!isFeedFile(file)) throw errors.notFound(`Unknown feed file '${file.slice(0, 40)}'; available: ip.txt, domain.txt, url.txt, sha256.txt, sha1.txt, md5.txt, rpz.zone.`);
@@ -42,26 +45,31 @@ export function registerFeedRoutes(app: FastifyInstance, deps: FeedRouteDeps): v
     const key = `${tenantId}\n${provider}\n${file}`;
     const version = feedVersion(file as FeedFile, view);
     let entry = cache.get(key);
+    cache.delete(key); // re-inserted below: the Map's order is least recently used first
     if (!entry || entry.version !== version) {
       const body = renderFeed(file as FeedFile, view, deps.rpz);
       entry = { version, body, etag: etagOf(body) };
-      cache.set(key, entry);
     }
+    cache.set(key, entry);
+    // Rendered bodies can be large: keep those of the most recently read feeds only.
+    while (cache.size > maxRenderedFeeds) cache.delete(cache.keys().next().value!);
     reply.header('etag', entry.etag).header('cache-control', 'no-cache');
     if (view.stale) reply.header('warning', '110 - "Response is stale: the database is unreachable"');
-    if (request.headers['if-none-match']?.split(',').some((t) => t.trim() === entry!.etag)) return reply.code(304).send();
+    if (noneMatch(request.headers['if-none-match'], entry.etag)) return reply.code(304).send();
     return reply.header('content-type', 'text/plain; charset=utf-8').send(entry.body);
   };
 
   app.get<{ Params: { tenantId: string; file: string } }>('/feeds/:tenantId/:file', { config: { auth: 'none' } }, async (request, reply) => {
     if (request.params.file === 'changes') {
-      const credential = await deps.credentials.verify(presentedCredential(request), 'feed', request.params.tenantId);
+      const credential = await verifyFeedCredential(request, request.params.tenantId);
       request.logContext = { tenant: request.params.tenantId, app: `feed:${credential.name}` };
       const provider = feedsProvider(deps.providers, request.params.tenantId, undefined);
       const q = parseChangeQuery(request.query);
       deps.metrics.changeStreamClients.inc();
       try {
-        const batch = await deps.changes.read(request.params.tenantId, provider, q.since, q.wait, abortOnClose(request));
+        const batch = await deps.changes.read(request.params.tenantId, provider, q.since, q.wait, abortOnClose(request)).catch((e: unknown) => {
+          throw isBulwarkError(e) ? e : errors.serviceUnavailable('The change stream is temporarily unavailable; retry shortly.', 5);
+        });
         return reply.send(changeBatchToJson(batch));
       } finally {
         deps.metrics.changeStreamClients.dec();
@@ -72,6 +80,57 @@ export function registerFeedRoutes(app: FastifyInstance, deps: FeedRouteDeps): v
   app.get<{ Params: { tenantId: string; provider: string; file: string } }>('/feeds/:tenantId/:provider/:file', { config: { auth: 'none' } }, (request, reply) =>
     serve(request, reply, request.params.tenantId, request.params.provider, request.params.file),
   );
+}
+
+/** Rendered feed files kept in memory (7 files per tenant and feeds provider). */
+const maxRenderedFeeds = 7 * 1000;
+
+/** How long a credential verified while the database was reachable stays usable while it is not. */
+const credentialGraceMs = 15 * 60_000;
+const maxRememberedCredentials = 10_000;
+
+type FeedCredential = Awaited<ReturnType<CredentialService['verify']>>;
+
+/**
+ * Verifies feed credentials, remembering the recent successes (by token hash) so a database outage
+ * does not lock out the readers the stale-not-empty feed is for: while the store cannot be reached,
+ * a token verified for the same tenant within {@link credentialGraceMs} is accepted; any other token
+ * gets 503 (it cannot be checked), never a 500. A definite answer from the store (invalid, revoked,
+ * another tenant) is always final and forgets the token.
+ */
+function feedCredentialVerifier(credentials: CredentialService): (request: FastifyRequest, tenantId: string) => Promise<FeedCredential> {
+  const recent = new Map<string, { record: FeedCredential; at: number }>();
+  return async (request, tenantId) => {
+    const token = presentedCredential(request);
+    const key = createHash('sha256').update(`${tenantId}\n${token}`).digest('base64url');
+    try {
+      const record = await credentials.verify(token, 'feed', tenantId);
+      recent.delete(key);
+      recent.set(key, { record, at: Date.now() });
+      if (recent.size > maxRememberedCredentials) recent.delete(recent.keys().next().value!);
+      return record;
+    } catch (e) {
+      if (isBulwarkError(e)) {
+        recent.delete(key);
+        throw e;
+      }
+      const known = recent.get(key);
+      if (known && Date.now() - known.at <= credentialGraceMs) return known.record;
+      throw errors.serviceUnavailable('Feed credentials cannot be checked right now; retry shortly.', 5);
+    }
+  };
+}
+
+/**
+ * `If-None-Match` uses the weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"` — proxies that
+ * compress a response mark its ETag weak — and `*` matches any current representation.
+ */
+function noneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag.replace(/^W\//, '') === etag;
+  });
 }
 
 function feedsProvider(providers: ProviderRegistry, tenantId: string, name: string | undefined): string {

@@ -35,7 +35,8 @@ export function feedVersion(file: FeedFile, view: FeedView): number {
  * - `url.txt`: EDL URL format, no scheme (`evil.example/path`);
  * - hash lists: lower-case hex;
  * - `rpz.zone`: a Response Policy Zone with `CNAME .` (NXDOMAIN) for each domain and its wildcard;
- *   the SOA serial is the stream cursor, so it rises with every change.
+ *   the SOA serial is the stream cursor, so it rises with every change; names too long to be a
+ *   trigger under the resolver's zone name are left out (see {@link rpzOriginReserve}).
  */
 export function renderFeed(file: FeedFile, view: FeedView, rpz: RpzSettings): string {
   const values = [...(view.byType.get(sourceType[file])?.keys() ?? [])];
@@ -63,6 +64,17 @@ export function etagOf(body: string): string {
 const withWildcard = (d: string) => (d.startsWith('*.') ? [d] : [d, `*.${d}`]);
 const lines = (v: string[]) => (v.length === 0 ? '' : `${v.join('\n')}\n`);
 
+/**
+ * Room left for the zone name the resolver gives the RPZ (`rpz.bulwark.` …): owner names are
+ * relative to it, and a name longer than 253 characters in total is a syntax error. Resolvers do
+ * not skip such a line — Unbound 1.17 stops reading the zone there (measured), and a strict zone
+ * loader refuses the whole zone — so one over-long domain would silently unblock everything after
+ * it. Names longer than
+ * `253 - rpzOriginReserve` are left out (listed as comments); `domain.txt` still carries them.
+ */
+export const rpzOriginReserve = 64;
+const maxRpzOwner = 253 - rpzOriginReserve;
+
 function rpzZone(names: string[], cursor: number, s: RpzSettings): string {
   const serial = cursor % 4294967296;
   const head = [
@@ -70,5 +82,7 @@ function rpzZone(names: string[], cursor: number, s: RpzSettings): string {
     `@ IN SOA localhost. hostmaster.localhost. ${serial} ${s.refresh} ${s.retry} ${s.expire} ${s.minimum}`,
     '@ IN NS localhost.',
   ];
-  return `${[...head, ...names.map((n) => `${n} CNAME .`)].join('\n')}\n`;
+  const fits = names.filter((n) => n.length <= maxRpzOwner);
+  const omitted = names.filter((n) => n.length > maxRpzOwner).map((n) => `; omitted, too long for an RPZ trigger: ${n}`);
+  return `${[...head, ...fits.map((n) => `${n} CNAME .`), ...omitted].join('\n')}\n`;
 }
