@@ -8,6 +8,7 @@ import { actionSelection, actionToRow, rowToAction, stateJson } from './action-r
 import { filterToSql } from './filter-to-sql.js';
 import { afterPosition, orderByClauses } from './keyset.js';
 import { sortKeyFor } from './action-columns.js';
+import { GroupCommit } from './group-commit.js';
 
 export interface SqlActionStoreOptions {
   db: Kysely<Database>;
@@ -20,6 +21,15 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
   const { db, caps, notifier } = options;
   const now = options.now ?? Date.now;
 
+  const creates = new GroupCommit<{ action: SecurityAction; work: { provider: string } | null }>(async (items) => {
+    await db.transaction().execute((trx) => insertActions(trx, items));
+    const withWork = items.filter((i) => i.work);
+    if (withWork.length > 0) {
+      const expiries = withWork.map((i) => i.action.expiresAt).filter((e): e is number => e !== null);
+      notifier.notify('jobs', expiries.length > 0 ? `expires:${Math.min(...expiries)}` : '');
+    }
+  });
+
   const base = (tenantId: string, filter?: FilterNode) => {
     let q = db.selectFrom('actions').where('actions.tenant_id', '=', tenantId);
     if (filter) q = q.where((eb) => filterToSql(eb, filter, caps));
@@ -27,27 +37,8 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
   };
 
   return {
-    async create(action: SecurityAction, work: { provider: string } | null): Promise<void> {
-      await db.transaction().execute(async (trx) => {
-        const { seq } = await trx.insertInto('actions').values(actionToRow(action)).returning('seq').executeTakeFirstOrThrow();
-        if (action.parameters.length > 0) {
-          await trx
-            .insertInto('action_parameters')
-            .values(action.parameters.map((p) => ({ action_seq: Number(seq), tenant_id: action.tenantId, name: p.name, value: p.value })))
-            .execute();
-        }
-        if (work) {
-          await trx
-            .insertInto('jobs')
-            .values({
-              tenant_id: action.tenantId, action_seq: Number(seq), kind: 'apply', provider: work.provider,
-              run_at: action.createdAt, attempts: 0, lease_owner: null, lease_until: null, last_error: null,
-              payload: null, created_at: action.createdAt,
-            })
-            .execute();
-        }
-      });
-      if (work) notifier.notify('jobs', action.expiresAt === null ? '' : `expires:${action.expiresAt}`);
+    create(action: SecurityAction, work: { provider: string } | null): Promise<void> {
+      return creates.submit({ action, work });
     },
 
     async get(tenantId, id) {
@@ -142,4 +133,27 @@ async function cancelInTransaction(
     .onConflict((oc) => oc.columns(['action_seq', 'kind']).doNothing())
     .execute();
   return { result: 'cancelled', queued: true };
+}
+
+/** Rows per INSERT statement, well inside SQLite's 32,766 bound parameters (actions have 28 columns). */
+const insertChunk = 500;
+
+/** Inserts a batch of new actions with their parameter rows and engine work, in the caller's transaction. */
+async function insertActions(trx: Transaction<Database>, items: { action: SecurityAction; work: { provider: string } | null }[]): Promise<void> {
+  for (let i = 0; i < items.length; i += insertChunk) {
+    const chunk = items.slice(i, i + insertChunk);
+    const inserted = await trx.insertInto('actions').values(chunk.map((c) => actionToRow(c.action))).returning(['id', 'seq']).execute();
+    const seqOf = new Map(inserted.map((r) => [r.id, Number(r.seq)]));
+    const params = chunk.flatMap(({ action }) =>
+      action.parameters.map((p) => ({ action_seq: seqOf.get(action.id)!, tenant_id: action.tenantId, name: p.name, value: p.value })),
+    );
+    for (let j = 0; j < params.length; j += insertChunk) await trx.insertInto('action_parameters').values(params.slice(j, j + insertChunk)).execute();
+    const jobs = chunk
+      .filter((c) => c.work)
+      .map(({ action, work }) => ({
+        tenant_id: action.tenantId, action_seq: seqOf.get(action.id)!, kind: 'apply', provider: work!.provider, run_at: action.createdAt,
+        attempts: 0, lease_owner: null, lease_until: null, last_error: null, payload: null, created_at: action.createdAt,
+      }));
+    if (jobs.length > 0) await trx.insertInto('jobs').values(jobs).execute();
+  }
 }

@@ -7,6 +7,7 @@ import { postgresCapabilities, sqliteCapabilities, type DialectCapabilities } fr
 import { createLocalNotifier, createPostgresNotifier, type Notifier } from '../notifier.js';
 import type { Database } from './schema.js';
 import { migrateToLatest } from './migrate.js';
+import { withStatementCache } from './statement-cache.js';
 
 export interface DatabaseOptions {
   /** `postgres://…`; absent means the embedded SQLite database in `dataDir`. */
@@ -55,7 +56,7 @@ function openSqlite(options: DatabaseOptions): DatabaseHandle {
   raw.pragma('busy_timeout = 10000');
   raw.pragma('foreign_keys = ON');
   const notifier = createLocalNotifier();
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
   return {
     db,
     caps: sqliteCapabilities,
