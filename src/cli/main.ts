@@ -9,10 +9,14 @@ export async function run(argv: string[]): Promise<void> {
   const program = new Command('bulwark')
     .description('Self-hosted Microsoft Graph securityActions API that enforces what it records')
     .showHelpAfterError()
-    .enablePositionalOptions();
+    .enablePositionalOptions()
+    // Usage errors (unknown option or command, missing required option) exit 2 like configuration
+    // errors; help and version exit 0. Set before the subcommands are added: they inherit it.
+    .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2));
   registerServeCommands(program);
   registerMigrateCommand(program);
   registerIdentityCommands(program);
   registerCredentialCommands(program);
+  (await import('./agent-command.js')).registerAgentCommand(program);
   await program.parseAsync(argv);
 }
