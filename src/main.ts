@@ -32,7 +32,7 @@ import { CredentialService } from './services/credential-service.js';
 import { FeedService } from './services/feed-service.js';
 import { SecurityService } from './services/security-service.js';
 import { Engine } from './engine/engine.js';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { AgentStore, ProviderWorkStats } from './storage/ports.js';
 import { Metrics } from './metrics/metrics.js';
 import { Maintenance } from './engine/maintenance.js';
@@ -166,8 +166,13 @@ async function startApi({ config, database, providers, agentStore, work, metrics
     }),
     identity: new IdentityService(identityStore, issuer, { audience: config.auth.audience, get baseUrl() { return baseUrl(); } }),
     health: {
-      ready: async () => {
-        const current = await migrationsCurrent(database.db as Kysely<unknown>, database.caps);
+      ready: async (): Promise<{ ok: boolean; checks: Record<string, string> }> => {
+        try {
+          await sql`select 1`.execute(database.db);
+        } catch (e) {
+          return { ok: false, checks: { database: `unreachable: ${(e as Error).message.slice(0, 200)}` } };
+        }
+        const current = await migrationsCurrent(database.db as Kysely<unknown>);
         return { ok: current, checks: { database: 'ok', migrations: current ? 'current' : 'pending' } };
       },
     },

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { roles } from '../domain/security-action.js';
-import { tenantIdPattern } from '../services/identity-service.js';
+import { assignableRoles, tenantIdPattern } from '../services/identity-service.js';
 import { withAdminContext } from './admin-context.js';
 import { configFromOptions, guarded, storageSettings, UsageError, withConfigOptions } from './common.js';
 
@@ -20,6 +20,8 @@ export function registerIdentityCommands(program: Command): void {
   ).action((opts: Record<string, unknown>) =>
     guarded(async () => {
       const tenant = checkTenant(opts['tenant'] as string);
+      const unknownRoles = (opts['role'] as string[]).filter((r) => !assignableRoles.includes(r));
+      if (unknownRoles.length > 0) throw new UsageError(`--role '${unknownRoles.join("', '")}' is not a role; use ${assignableRoles.join(' or ')}`);
       await withAdminContext(configFromOptions(opts), async ({ identity }) => {
         const { app, clientSecret } = await identity.createApp(tenant, opts['name'] as string, opts['role'] as string[]);
         const out = { tenantId: app.tenantId, clientId: app.clientId, clientSecret, roles: app.roles };

@@ -12,6 +12,8 @@ export function registerServeCommands(program: Command): void {
     guarded(async () => {
       const config = configFromOptions(opts);
       const service = await startService({ config, api: true, engine: opts['engine'] !== false });
+      // Handle SIGTERM before announcing readiness: a supervisor may stop us as soon as it reads this.
+      installShutdown(service.close, service.logger);
       const where = config.databaseUrl ? service.database.describe : `SQLite in ${config.dataDir}`;
       process.stdout.write(
         [
@@ -23,7 +25,6 @@ export function registerServeCommands(program: Command): void {
           '',
         ].join('\n'),
       );
-      installShutdown(service.close, service.logger);
     }),
   );
 

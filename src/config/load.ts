@@ -38,6 +38,14 @@ export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
   }
   const config = parsed.data;
   if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) throw new ConfigError('invalid configuration: --tls-cert and --tls-key go together');
+  for (const [flag, file] of [['--tls-cert', config.tlsCert], ['--tls-key', config.tlsKey]] as const) {
+    if (file === undefined) continue;
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (e) {
+      throw new ConfigError(`invalid configuration: ${flag} ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
   const names = new Set<string>();
   for (const p of config.providers) {
     const key = p.provider.toLowerCase();

@@ -1,4 +1,4 @@
-import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DialectCapabilities } from '../dialects.js';
 import * as initial from './migrations/001-initial.js';
 
@@ -9,45 +9,42 @@ const migrations: Record<string, { up(db: Kysely<unknown>, caps: DialectCapabili
 
 export const latestMigration = Object.keys(migrations).at(-1)!;
 
-function provider(caps: DialectCapabilities): MigrationProvider {
-  return {
-    async getMigrations() {
-      const out: Record<string, Migration> = {};
-      for (const [name, m] of Object.entries(migrations)) out[name] = { up: (db) => m.up(db, caps) };
-      return out;
-    },
-  };
-}
-
 /**
- * Kysely's migrator looks for its own tables in every schema unless told which one; with several
- * Bulwark schemas in one PostgreSQL database (tests, staging next to production) it would find
- * another schema's tables. Pin it to the connection's current schema.
+ * Applies pending migrations in one transaction. On PostgreSQL an advisory lock keyed by the
+ * current schema serialises nodes starting at once (DDL is transactional there, so a failed
+ * migration leaves nothing behind); on SQLite the write lock does. Only the current schema is ever
+ * looked at: several Bulwark schemas can share a database (Kysely's own migrator introspects every
+ * schema, which breaks when another one is dropped at the same moment).
  */
-async function migrator(db: Kysely<unknown>, caps: DialectCapabilities): Promise<Migrator> {
-  const migrationTableSchema =
-    caps.dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s : undefined;
-  return new Migrator({
-    db,
-    provider: provider(caps),
-    migrationTableName: 'bulwark_migrations',
-    migrationLockTableName: 'bulwark_migration_lock',
-    ...(migrationTableSchema ? { migrationTableSchema } : {}),
+export async function migrateToLatest(db: Kysely<unknown>, caps: DialectCapabilities): Promise<string[]> {
+  return db.transaction().execute(async (trx) => {
+    if (caps.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext('bulwark_migrations:' || current_schema()))`.execute(trx);
+    await sql`create table if not exists bulwark_migrations (name text primary key, executed_at ${sql.raw(caps.bigintType)} not null)`.execute(trx);
+    const done = await executed(trx);
+    const applied: string[] = [];
+    for (const [name, m] of Object.entries(migrations)) {
+      if (done.has(name)) continue;
+      await m.up(trx, caps);
+      await sql`insert into bulwark_migrations (name, executed_at) values (${name}, ${Date.now()})`.execute(trx);
+      applied.push(name);
+    }
+    const unknown = [...done].filter((n) => !(n in migrations));
+    if (unknown.length > 0) throw new Error(`the database has migrations this version does not know (${unknown.join(', ')}): it was migrated by a newer Bulwark`);
+    return applied;
   });
 }
 
-/**
- * Applies pending migrations. Kysely's migrator takes a lock (a row lock on PostgreSQL, the write
- * lock on SQLite), so several nodes starting at once apply each migration exactly once.
- */
-export async function migrateToLatest(db: Kysely<unknown>, caps: DialectCapabilities): Promise<string[]> {
-  const { error, results } = await (await migrator(db, caps)).migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+/** True when every known migration has been applied (for `/readyz`). */
+export async function migrationsCurrent(db: Kysely<unknown>): Promise<boolean> {
+  try {
+    const done = await executed(db);
+    return Object.keys(migrations).every((n) => done.has(n));
+  } catch {
+    return false;
+  }
 }
 
-/** True when every known migration has been applied (for `/readyz`). */
-export async function migrationsCurrent(db: Kysely<unknown>, caps: DialectCapabilities): Promise<boolean> {
-  const all = await (await migrator(db, caps)).getMigrations();
-  return all.every((m) => m.executedAt !== undefined);
+async function executed(db: Kysely<unknown> | Transaction<unknown>): Promise<Set<string>> {
+  const rows = await sql<{ name: string }>`select name from bulwark_migrations`.execute(db);
+  return new Set(rows.rows.map((r) => r.name));
 }
