@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { withAdminContext } from '../../src/cli/admin-context.js';
+import { SigningKeys } from '../../src/auth/signing-keys.js';
+import { TokenIssuer } from '../../src/auth/token-issuer.js';
+import { createSqlIdentityStore } from '../../src/storage/sql/identity-store.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { startService, type RunningService } from '../../src/main.js';
@@ -41,15 +43,18 @@ export async function startTestService(options: { backend?: Backend; overrides?:
   });
   const service = await startService({ config, api: true, engine: options.engine ?? true });
   const defaultTenant = randomUUID();
+  // The real issuer and keys, over the service's own database connection.
+  const keys = new SigningKeys(createSqlIdentityStore(service.database.db));
+  await keys.ensure();
+  const issuer = new TokenIssuer(keys, { baseUrl: service.url, audience: config.auth.audience, lifetimeSeconds: config.auth.tokenLifetimeSeconds });
   const harness: TestService = {
     url: service.url,
     config,
     service,
     newTenant: () => randomUUID(),
     async token(o = {}) {
-      return withAdminContext({ ...config, publicUrl: service.url }, async ({ issuer }) =>
-        (await issuer.issue({ tenantId: o.tenant ?? defaultTenant, appId: o.app ?? 'test-app', roles: o.roles ?? readWrite, user: o.user, lifetimeSeconds: o.lifetimeSeconds })).accessToken,
-      );
+      const issued = await issuer.issue({ tenantId: o.tenant ?? defaultTenant, appId: o.app ?? 'test-app', roles: o.roles ?? readWrite, user: o.user, lifetimeSeconds: o.lifetimeSeconds });
+      return issued.accessToken;
     },
     fetch(path, init = {}) {
       const headers = new Headers(init.headers);
