@@ -139,7 +139,7 @@ interface ApiParts {
 
 /** Identity, services and routes; listens, then fixes the public URL (the port may have been 0). */
 async function startApi({ config, database, providers, agentStore, work, metrics, logger, site }: ApiParts): Promise<FastifyInstance> {
-  const identityStore = createSqlIdentityStore(database.db);
+  const identityStore = createSqlIdentityStore(database.db, database.caps);
   const keys = new SigningKeys(identityStore);
   await keys.ensure();
   const baseUrl = () => site.baseUrl;

@@ -12,8 +12,8 @@ export interface ActiveKey {
 
 /**
  * The issuer's keys live in the database so every node (and the CLI) signs and verifies with the
- * same set. The oldest unretired key signs; all unretired keys are published in the JWKS. When
- * several nodes start on an empty database each may insert a key; all of them agree on the oldest.
+ * same set. The oldest unretired key signs; all unretired keys are published in the JWKS. The first
+ * key is created under a lock, so nodes starting together on an empty database share one.
  */
 export class SigningKeys {
   private active?: ActiveKey;
@@ -25,14 +25,14 @@ export class SigningKeys {
   async ensure(): Promise<void> {
     let keys = (await this.store.signingKeys()).filter((k) => k.retiredAt === null);
     if (keys.length === 0) {
-      await this.store.insertSigningKey(await newKey(this.now()));
+      await this.store.insertFirstSigningKey(await newKey(this.now()));
       keys = (await this.store.signingKeys()).filter((k) => k.retiredAt === null);
     }
     await this.load(keys);
   }
 
   /** Re-reads the key set, at most once per `minIntervalMs` (used when a token names an unknown kid). */
-  async refresh(minIntervalMs = 10_000): Promise<void> {
+  async refresh(minIntervalMs = 1_000): Promise<void> {
     if (this.now() - this.loadedAt < minIntervalMs) return;
     await this.load((await this.store.signingKeys()).filter((k) => k.retiredAt === null));
   }

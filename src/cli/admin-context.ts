@@ -14,7 +14,7 @@ export async function withAdminContext<T>(
 ): Promise<T> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.databaseSchema, poolSize: 2, sqliteSynchronous: config.sqliteSynchronous });
   try {
-    const store = createSqlIdentityStore(database.db);
+    const store = createSqlIdentityStore(database.db, database.caps);
     const keys = new SigningKeys(store);
     await keys.ensure();
     // Sign for the issuer the running service announced, so tokens verify there without flags.

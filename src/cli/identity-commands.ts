@@ -41,7 +41,7 @@ export function registerIdentityCommands(program: Command): void {
         const tenant = checkTenant(opts['tenant'] as string);
         await withAdminContext(configFromOptions(opts), async ({ database }) => {
           const { createSqlIdentityStore } = await import('../storage/sql/identity-store.js');
-          const list = (await createSqlIdentityStore(database.db).listApps(tenant)).map((a) => ({
+          const list = (await createSqlIdentityStore(database.db, database.caps).listApps(tenant)).map((a) => ({
             clientId: a.clientId, name: a.name, roles: a.roles, createdDateTime: new Date(a.createdAt).toISOString(), disabled: a.disabledAt !== null,
           }));
           process.stdout.write(opts['json'] ? `${JSON.stringify(list)}\n` : list.map((a) => `${a.clientId}  ${a.name}  ${a.roles.join(',')}${a.disabled ? '  (disabled)' : ''}`).join('\n') + '\n');

@@ -63,8 +63,11 @@ export interface IdentityStore {
   findApp(tenantId: string, clientId: string): Promise<AppRecord | undefined>;
   listApps(tenantId: string): Promise<AppRecord[]>;
   disableApp(tenantId: string, clientId: string, at: number): Promise<boolean>;
-  /** Inserts the key unless one with the same kid exists; safe when several nodes start at once. */
-  insertSigningKey(key: SigningKeyRecord): Promise<void>;
+  /**
+   * Inserts `key` only when no unretired key exists, atomically across nodes (several nodes
+   * starting on an empty database end up with one key, not one each).
+   */
+  insertFirstSigningKey(key: SigningKeyRecord): Promise<void>;
   signingKeys(): Promise<SigningKeyRecord[]>;
 }
 

@@ -102,7 +102,7 @@ export const is4xx = (s: number) => s >= 400 && s < 500;
 
 /** The service's current signing key, to mint tokens that differ from valid ones in one claim only. */
 export async function serviceSigningKey(svc: TestService): Promise<ReturnType<SigningKeys['signingKey']>> {
-  const keys = new SigningKeys(createSqlIdentityStore(svc.service.database.db));
+  const keys = new SigningKeys(createSqlIdentityStore(svc.service.database.db, svc.service.database.caps));
   await keys.ensure();
   return keys.signingKey();
 }
@@ -140,7 +140,7 @@ export async function signWithServiceKey(svc: TestService, claims: JWTPayload): 
  */
 export async function startApiService(options: { backend?: Backend; overrides?: Record<string, unknown>; engine?: boolean } = {}): Promise<TestService> {
   const svc = await startTestService(options);
-  const keys = new SigningKeys(createSqlIdentityStore(svc.service.database.db));
+  const keys = new SigningKeys(createSqlIdentityStore(svc.service.database.db, svc.service.database.caps));
   await keys.ensure();
   const issuer = new TokenIssuer(keys, { baseUrl: svc.url, audience: svc.config.auth.audience, lifetimeSeconds: svc.config.auth.tokenLifetimeSeconds });
   const defaultTenant = svc.newTenant();
@@ -151,7 +151,7 @@ export async function startApiService(options: { backend?: Backend; overrides?: 
 
 /** The service's IdentityService (application registration, client credentials), on its own database handle. */
 export async function identityServiceOf(svc: TestService): Promise<IdentityService> {
-  const store = createSqlIdentityStore(svc.service.database.db);
+  const store = createSqlIdentityStore(svc.service.database.db, svc.service.database.caps);
   const keys = new SigningKeys(store);
   await keys.ensure();
   const issuer = new TokenIssuer(keys, { baseUrl: svc.url, audience: svc.config.auth.audience, lifetimeSeconds: svc.config.auth.tokenLifetimeSeconds });

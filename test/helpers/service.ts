@@ -44,7 +44,7 @@ export async function startTestService(options: { backend?: Backend; overrides?:
   const service = await startService({ config, api: true, engine: options.engine ?? true });
   const defaultTenant = randomUUID();
   // The real issuer and keys, over the service's own database connection.
-  const keys = new SigningKeys(createSqlIdentityStore(service.database.db));
+  const keys = new SigningKeys(createSqlIdentityStore(service.database.db, service.database.caps));
   await keys.ensure();
   const issuer = new TokenIssuer(keys, { baseUrl: service.url, audience: config.auth.audience, lifetimeSeconds: config.auth.tokenLifetimeSeconds });
   const harness: TestService = {

@@ -48,7 +48,7 @@ export interface WebhookReceiver {
  * that `x-bulwark-timestamp` is within `toleranceSeconds` of now; bad ones are answered 401 and
  * counted. Valid ones are answered 200 unless a fault was injected (status or a hang).
  */
-export async function startWebhookReceiver(options: { secret: string; toleranceSeconds?: number; path?: string }): Promise<WebhookReceiver> {
+export async function startWebhookReceiver(options: { secret: string; toleranceSeconds?: number; path?: string; latencyMs?: number }): Promise<WebhookReceiver> {
   const tolerance = options.toleranceSeconds ?? 300;
   const hookPath = options.path ?? '/hook';
   const deliveries: Delivery[] = [];
@@ -121,9 +121,19 @@ export async function startWebhookReceiver(options: { secret: string; toleranceS
         return;
       }
       d.answered = fault ? fault.status : 200;
-      deliveries.push(d);
-      answer(d.answered);
-      notify();
+      const respond = () => {
+        deliveries.push(d);
+        answer(d.answered as number);
+        notify();
+      };
+      // `latencyMs`: a slow receiver, so deliveries are in flight when a test kills a worker.
+      if (options.latencyMs) {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          respond();
+        }, options.latencyMs);
+        timers.add(t);
+      } else respond();
     });
   });
   server.on('connection', (s: Socket) => {

@@ -1,4 +1,5 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { DialectCapabilities } from '../dialects.js';
 import type { AppRecord, CredentialRecord, CredentialStore, IdentityStore, SigningKeyRecord } from '../ports.js';
 import type { AppsTable, CredentialsTable, Database } from './schema.js';
 
@@ -12,7 +13,7 @@ const toApp = (r: Selectable<AppsTable>): AppRecord => ({
   disabledAt: r.disabled_at === null ? null : Number(r.disabled_at),
 });
 
-export function createSqlIdentityStore(db: Kysely<Database>): IdentityStore {
+export function createSqlIdentityStore(db: Kysely<Database>, caps: DialectCapabilities): IdentityStore {
   return {
     async createApp(app) {
       await db
@@ -41,15 +42,18 @@ export function createSqlIdentityStore(db: Kysely<Database>): IdentityStore {
         .executeTakeFirst();
       return Number(r.numUpdatedRows) > 0;
     },
-    async insertSigningKey(key: SigningKeyRecord) {
-      await db
-        .insertInto('signing_keys')
-        .values({
-          kid: key.kid, alg: key.alg, private_jwk: key.privateJwk, public_jwk: key.publicJwk,
-          created_at: key.createdAt, retired_at: key.retiredAt,
-        })
-        .onConflict((oc) => oc.column('kid').doNothing())
-        .execute();
+    async insertFirstSigningKey(key: SigningKeyRecord) {
+      await db.transaction().execute(async (trx) => {
+        // PostgreSQL: a transaction-scoped advisory lock serialises concurrent first starts.
+        // SQLite: the first write below takes the database's write lock.
+        if (caps.rowLocks) await sql`select pg_advisory_xact_lock(hashtext('bulwark_signing_keys:' || current_schema()))`.execute(trx);
+        const existing = await trx.selectFrom('signing_keys').select('kid').where('retired_at', 'is', null).limit(1).executeTakeFirst();
+        if (existing) return;
+        await trx
+          .insertInto('signing_keys')
+          .values({ kid: key.kid, alg: key.alg, private_jwk: key.privateJwk, public_jwk: key.publicJwk, created_at: key.createdAt, retired_at: key.retiredAt })
+          .execute();
+      });
     },
     async signingKeys() {
       const rows = await db.selectFrom('signing_keys').selectAll().orderBy('created_at').orderBy('kid').execute();
