@@ -181,8 +181,20 @@ async function startApi({ config, database, providers, agentStore, work, metrics
     agents: { changes, credentials, agents: agentStore, metrics },
     security: new SecurityService({ providers, ledger, credentials: credentialStore, work, defaultProvider: config.defaultProvider }),
   });
-  // Long polls must not hold up shutdown: answer them before the server closes.
-  app.addHook('preClose', async () => changes.close());
+  // Shutdown must not wait for clients: answer open long polls, tell every later response to close
+  // its connection, and drop keep-alive connections as they fall idle (Node only closes the ones
+  // idle at the moment close() starts; an agent's connection becomes idle just after).
+  let closing = false;
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
+    changes.close();
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    sweep.unref();
+    app.server.once('close', () => clearInterval(sweep));
+  });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   site.baseUrl = defaultPublicUrl(config, typeof address === 'object' && address ? address.port : config.port);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Notifier } from '../storage/notifier.js';
-import type { EngineStore, Job, JobTransaction } from '../storage/ports.js';
+import type { EngineStore, Job, JobDisposition, JobTransaction } from '../storage/ports.js';
 import { isPushProvider, type ProviderDescriptor } from '../providers/provider.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { backoffDelay } from './backoff.js';
@@ -36,6 +36,10 @@ export class Engine {
   readonly owner: string;
   private readonly now: () => number;
   private readonly inFlight = new Set<Promise<void>>();
+  /** ids of the jobs `inFlight` is working on */
+  private readonly inFlightJobs = new Set<number>();
+  /** one timer per retry this engine scheduled, to claim it when due rather than at the next poll */
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private running = false;
   private loop?: Promise<void>;
   private wake?: () => void;
@@ -63,6 +67,8 @@ export class Engine {
     this.running = false;
     this.unsubscribe?.();
     this.expiry.stop();
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
     this.poke();
     await this.loop;
     const drained = Promise.all([...this.inFlight]);
@@ -80,25 +86,68 @@ export class Engine {
     const { settings } = this.deps;
     while (this.running) {
       const capacity = settings.concurrency - this.inFlight.size;
-      let claimed: Job[] = [];
-      if (capacity > 0) {
-        this.pendingWake = false;
-        try {
-          claimed = await this.deps.store.claim(this.owner, this.now(), settings.leaseMs, capacity);
-        } catch (e) {
-          this.deps.logger.warn({ err: (e as Error).message }, 'engine could not claim work');
-        }
+      // Always clear the wake-up flag before deciding to sleep: with every slot busy and a wake-up
+      // pending, this loop would otherwise spin without ever awaiting, freezing the process.
+      this.pendingWake = false;
+      if (capacity <= 0) {
+        await this.sleep(settings.pollIntervalMs); // a finishing step pokes
+        continue;
       }
+      let claimed: Job[] = [];
+      try {
+        claimed = await this.deps.store.claim(this.owner, this.now(), settings.leaseMs, capacity);
+      } catch (e) {
+        this.deps.logger.warn({ err: (e as Error).message }, 'engine could not claim work');
+      }
+      let started = 0;
       for (const job of claimed) {
+        // Our own lease ran out while the step is still running here: the claim only renewed it.
+        // Running the step a second time concurrently would repeat its delivery.
+        if (this.inFlightJobs.has(job.id)) continue;
+        started++;
+        this.inFlightJobs.add(job.id);
         const p = this.process(job).finally(() => {
           this.inFlight.delete(p);
+          this.inFlightJobs.delete(job.id);
           this.poke();
         });
         this.inFlight.add(p);
       }
-      if (claimed.length === capacity && capacity > 0) continue;
-      if (!this.pendingWake) await this.sleep(settings.pollIntervalMs);
+      if (started === capacity || this.pendingWake) {
+        // More may be due. Yield first: on SQLite a claim and a whole step can complete without
+        // leaving the microtask queue, and a long backlog must not starve HTTP and timers.
+        await new Promise((r) => setImmediate(r));
+        continue;
+      }
+      await this.sleep(settings.pollIntervalMs);
     }
+  }
+
+  /**
+   * Runs one step through the store; when the step asked to be retried, wakes the loop when the
+   * retry falls due (after the commit), so backoff delays are kept instead of rounded up to the
+   * poll interval. Retries scheduled by other nodes are still found by the poll.
+   */
+  private async runStep(job: Job, body: (tx: JobTransaction) => Promise<JobDisposition>): Promise<'done' | 'lost'> {
+    let retryAt: number | undefined;
+    const r = await this.deps.store.runJob(job, this.owner, this.now(), async (tx) => {
+      const d = await body(tx);
+      retryAt = d.kind === 'retry' ? d.runAt : undefined;
+      return d;
+    });
+    if (r === 'done' && retryAt !== undefined) this.wakeAt(retryAt);
+    return r;
+  }
+
+  private wakeAt(at: number): void {
+    if (!this.running) return;
+    // +2 ms: a timer may fire a millisecond early, and the claim compares run_at with the clock.
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      this.poke();
+    }, Math.max(0, at - this.now()) + 2);
+    timer.unref();
+    this.retryTimers.add(timer);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -119,7 +168,7 @@ export class Engine {
     const provider = this.deps.providers.get(job.provider);
     try {
       if (!provider) {
-        await this.deps.store.runJob(job, this.owner, this.now(), async (tx) => {
+        await this.runStep(job, async (tx) => {
           await tx.transition({ status: 'Failed', reason: `provider '${job.provider}' is no longer configured`, errorInfo: { code: 0, subcode: 0, message: `provider '${job.provider}' is no longer configured` } });
           return { kind: 'finish' };
         });
@@ -127,7 +176,7 @@ export class Engine {
       }
       if (job.attempts > this.deps.settings.maxAttempts) return await this.giveUp(job, provider);
       if (isPushProvider(provider)) return await this.processPush(job, provider);
-      const r = await this.deps.store.runJob(job, this.owner, this.now(), (tx) => this.ledgerStep(tx, job, provider));
+      const r = await this.runStep(job, (tx) => this.ledgerStep(tx, job, provider));
       this.deps.metrics?.step(provider.name, job.kind, r === 'lost' ? 'lost' : 'done');
     } catch (e) {
       await this.retryAfterError(job, e as Error);
@@ -140,7 +189,10 @@ export class Engine {
       if (tx.action.cancelledAt !== null || tx.action.expiredAt !== null) return { kind: 'finish' } as const;
       return applyByLedger(tx, provider);
     }
-    if ((await tx.dropApplyJob()) === 'inFlight') return { kind: 'retry', runAt: tx.now + 200, error: 'waiting for the in-flight apply to finish' } as const;
+    // No need to wait for an apply another worker holds: it runs in one transaction on the same
+    // (locked) action row and does nothing once it sees the cancel or expiry; whichever commits
+    // first, the ledger ends right (`ledgerRemove` only undoes an apply that happened).
+    await tx.dropApplyJob();
     return withdrawByLedger(tx, provider);
   }
 
@@ -148,14 +200,16 @@ export class Engine {
     let phase: Job | undefined;
     let action: JobTransaction['action'] | undefined;
     let skip = false;
-    const first = await this.deps.store.runJob(job, this.owner, this.now(), async (tx) => {
+    const first = await this.runStep(job, async (tx) => {
       if (job.kind === 'apply' && (tx.action.cancelledAt !== null || tx.action.expiredAt !== null)) {
         skip = true;
         return { kind: 'finish' };
       }
       if (job.kind === 'withdraw' && (await tx.dropApplyJob()) === 'inFlight') {
+        // The block may be on its way: unblocking now could overtake it. Park until the apply's
+        // lease must have ended; the store wakes this job as soon as the apply finishes or retries.
         skip = true;
-        return { kind: 'retry', runAt: tx.now + 200, error: 'waiting for the in-flight apply to finish' };
+        return { kind: 'retry', runAt: tx.now + this.deps.settings.leaseMs, error: 'waiting for the in-flight apply to finish' };
       }
       const d = await pushPhaseOne(tx, job, provider);
       if (d.kind === 'keep') phase = { ...job, payload: d.payload };
@@ -170,12 +224,12 @@ export class Engine {
     }
     if (result.kind === 'retry') this.deps.logger.warn({ provider: provider.name, actionSeq: job.actionSeq, attempt: job.attempts, err: result.message }, 'delivery failed; will retry');
     if (result.kind === 'retry' || result.kind === 'fail') this.deps.metrics?.providerError(provider.name, result.kind === 'fail' || job.attempts >= this.deps.settings.maxAttempts);
-    const r = await this.deps.store.runJob(phase, this.owner, this.now(), (tx) => pushPhaseTwo(tx, phase!, provider, result, { settings: this.deps.settings }));
+    const r = await this.runStep(phase, (tx) => pushPhaseTwo(tx, phase!, provider, result, { settings: this.deps.settings }));
     this.deps.metrics?.step(provider.name, job.kind, r === 'lost' ? 'lost' : result.kind === 'retry' ? 'retry' : result.kind === 'fail' ? 'failed' : 'done');
   }
 
   private async giveUp(job: Job, provider: ProviderDescriptor): Promise<void> {
-    await this.deps.store.runJob(job, this.owner, this.now(), async (tx) => {
+    await this.runStep(job, async (tx) => {
       const message = `gave up after ${job.attempts - 1} attempts${job.lastError ? `: ${job.lastError}` : ''}`;
       if (job.kind === 'apply') await tx.ledgerRemove();
       await tx.transition({ status: 'Failed', reason: `${provider.name}: ${message}`, errorInfo: { code: 0, subcode: 0, message } });
@@ -187,8 +241,6 @@ export class Engine {
     this.deps.logger.error({ actionSeq: job.actionSeq, kind: job.kind, provider: job.provider, err: e.message }, 'engine step failed; will retry');
     this.deps.metrics?.step(job.provider, job.kind, 'error');
     const delay = backoffDelay(job.attempts, this.deps.settings.backoffBaseMs, this.deps.settings.backoffMaxMs);
-    await this.deps.store
-      .runJob(job, this.owner, this.now(), async () => ({ kind: 'retry', runAt: this.now() + delay, error: e.message }))
-      .catch(() => undefined); // the lease expires and another worker retries
+    await this.runStep(job, async () => ({ kind: 'retry', runAt: this.now() + delay, error: e.message })).catch(() => undefined); // the lease expires and another worker retries
   }
 }

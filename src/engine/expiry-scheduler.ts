@@ -43,7 +43,8 @@ export class ExpiryScheduler {
     if (!this.running) return;
     let next: number | null = null;
     try {
-      while ((await this.deps.store.expireDue(this.deps.now(), 500)) === 500);
+      // Batches of 100: the engine starts withdrawing the first batch while the next is queued.
+      while ((await this.deps.store.expireDue(this.deps.now(), 100)) === 100);
       next = await this.deps.store.nextExpiry();
     } catch (e) {
       this.deps.logger.warn({ err: (e as Error).message }, 'expiry check failed');

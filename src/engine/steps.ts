@@ -91,9 +91,13 @@ export async function pushPhaseTwo(tx: JobTransaction, job: Job, provider: PushP
   const event = job.kind === 'apply' ? 'block' : 'unblock';
   const payload = job.payload ?? {};
   switch (result.kind) {
-    case 'ok':
-      await tx.transition({ status: 'Completed', reason: `${event} delivered to ${provider.name} (${result.detail})` });
+    case 'ok': {
+      // Cancelled or expired while the block was on its way: the queued withdrawal ends the action.
+      const superseded = job.kind === 'apply' && (tx.action.cancelledAt !== null || tx.action.expiredAt !== null);
+      const reason = `${event} delivered to ${provider.name} (${result.detail})`;
+      await tx.transition(superseded ? { status: 'Running', reason: `${reason}; withdrawal pending` } : { status: 'Completed', reason });
       return { kind: 'finish' };
+    }
     case 'skipped': {
       const remaining = Number(payload['remaining'] ?? 0);
       const reason = payload['applied'] === false

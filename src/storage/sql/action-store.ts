@@ -78,7 +78,8 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     },
 
     async cancel(tenantId: string, id: string, state: SecurityActionState): Promise<CancelOutcome> {
-      const outcome = await db.transaction().execute((trx) => cancelInTransaction(trx, caps, tenantId, id, state, now()));
+      // One clock: the state's time is also cancelledDateTime and lastActionDateTime.
+      const outcome = await db.transaction().execute((trx) => cancelInTransaction(trx, caps, tenantId, id, state, state.updatedAt));
       if (outcome.queued) notifier.notify('jobs', '');
       return outcome.result;
     },

@@ -43,6 +43,7 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
 
     async runJob(job, owner, now, body) {
       const published: { tenantId: string; provider: string; seq: number }[] = [];
+      let wake = false;
       const outcome = await db.transaction().execute(async (trx) => {
         // Fence: the step only counts if we still hold the lease.
         let fence = trx.selectFrom('jobs').select('id').where('id', '=', job.id).where('lease_owner', '=', owner);
@@ -53,10 +54,18 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
           await trx.deleteFrom('jobs').where('id', '=', job.id).execute();
           return 'done' as const;
         }
-        await dispose(trx, job, await body(tx));
+        const disposition = await body(tx);
+        await dispose(trx, job, disposition);
+        // An apply that finished or gave back its lease no longer holds up a withdrawal parked
+        // behind it (see the engine's push withdraw): make that withdrawal due now.
+        if (job.kind === 'apply' && disposition.kind !== 'keep') {
+          const r = await trx.updateTable('jobs').set({ run_at: now }).where('action_seq', '=', job.actionSeq).where('kind', '=', 'withdraw').where('run_at', '>', now).executeTakeFirst();
+          if (Number(r.numUpdatedRows) > 0) wake = true;
+        }
         return 'done' as const;
       });
       for (const p of published) notifier.notify('changes', `${p.tenantId}\n${p.provider}\n${p.seq}`);
+      if (wake) notifier.notify('jobs', '');
       return outcome;
     },
 
@@ -71,33 +80,38 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
         .orderBy('expires_at')
         .limit(limit)
         .execute();
-      let queued = 0;
-      for (const a of due) {
-        const done = await db.transaction().execute(async (trx) => {
-          const state = stateJson({
-            appId: null, status: 'Running', updatedAt: now, user: null,
-            reason: `expired at ${new Date(Number(a.expires_at)).toISOString()}; withdrawing`,
-          });
-          const r = await trx
+      if (due.length === 0) return 0;
+      // Actions that expire at the same instant (one playbook's batch) share one state text, so
+      // each group is one conditional UPDATE … RETURNING and one INSERT, and the whole batch is one
+      // transaction (one commit: on SQLite each commit is an fsync). The conditions make the claim
+      // safe when several nodes expire at once.
+      const groups = new Map<number, number[]>();
+      for (const a of due) groups.set(Number(a.expires_at), [...(groups.get(Number(a.expires_at)) ?? []), Number(a.seq)]);
+      const queued = await db.transaction().execute(async (trx) => {
+        let n = 0;
+        for (const [expiresAt, seqs] of groups) {
+          const state = stateJson({ appId: null, status: 'Running', updatedAt: now, user: null, reason: `expired at ${new Date(expiresAt).toISOString()}; withdrawing` });
+          const expired = await trx
             .updateTable('actions')
             .set({ expired_at: now, status: 'Running', completed_at: null, last_action_at: now, states: caps.appendJsonSql('states', state) })
-            .where('seq', '=', a.seq)
+            .where('seq', 'in', seqs)
             .where('expired_at', 'is', null)
             .where('cancelled_at', 'is', null)
-            .executeTakeFirst();
-          if (Number(r.numUpdatedRows) === 0) return false;
+            .returning(['seq', 'tenant_id', 'provider'])
+            .execute();
+          if (expired.length === 0) continue;
           await trx
             .insertInto('jobs')
-            .values({
+            .values(expired.map((a) => ({
               tenant_id: a.tenant_id, action_seq: Number(a.seq), kind: 'withdraw', provider: a.provider ?? '', run_at: now,
               attempts: 0, lease_owner: null, lease_until: null, last_error: null, payload: null, created_at: now,
-            })
+            })))
             .onConflict((oc) => oc.columns(['action_seq', 'kind']).doNothing())
             .execute();
-          return true;
-        });
-        if (done) queued++;
-      }
+          n += expired.length;
+        }
+        return n;
+      });
       if (queued > 0) notifier.notify('jobs', '');
       return queued;
     },
