@@ -32,6 +32,9 @@ export interface EngineMetrics {
  * provider, and records every transition in the action's states. Woken by the store's notifier
  * (in-process on SQLite, LISTEN/NOTIFY on PostgreSQL) and by a poll timer as a safety net.
  */
+/** Pull-provider steps per transaction. */
+const batchSize = 256;
+
 export class Engine {
   readonly owner: string;
   private readonly now: () => number;
@@ -46,10 +49,15 @@ export class Engine {
   private pendingWake = false;
   private unsubscribe?: () => void;
   private readonly expiry: ExpiryScheduler;
+  /** pull providers: their steps are pure database work, run in batches without leases */
+  private readonly batchProviders: string[];
+  /** after a failed batch, every job goes through the leased path (which counts attempts) for a while */
+  private leasedOnlyUntil = 0;
 
   constructor(private readonly deps: EngineDeps) {
     this.now = deps.now ?? Date.now;
     this.owner = deps.owner ?? `engine-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.batchProviders = deps.providers.all().filter((p) => !isPushProvider(p)).map((p) => p.name);
     this.expiry = new ExpiryScheduler({ store: deps.store, notifier: deps.notifier, logger: deps.logger, pollIntervalMs: deps.settings.pollIntervalMs, now: this.now });
   }
 
@@ -85,41 +93,66 @@ export class Engine {
   private async run(): Promise<void> {
     const { settings } = this.deps;
     while (this.running) {
-      const capacity = settings.concurrency - this.inFlight.size;
       // Always clear the wake-up flag before deciding to sleep: with every slot busy and a wake-up
       // pending, this loop would otherwise spin without ever awaiting, freezing the process.
       this.pendingWake = false;
-      if (capacity <= 0) {
-        await this.sleep(settings.pollIntervalMs); // a finishing step pokes
-        continue;
-      }
-      let claimed: Job[] = [];
-      try {
-        claimed = await this.deps.store.claim(this.owner, this.now(), settings.leaseMs, capacity);
-      } catch (e) {
-        this.deps.logger.warn({ err: (e as Error).message }, 'engine could not claim work');
-      }
+      const batchFull = await this.runBatch();
+      const capacity = settings.concurrency - this.inFlight.size;
       let started = 0;
-      for (const job of claimed) {
-        // Our own lease ran out while the step is still running here: the claim only renewed it.
-        // Running the step a second time concurrently would repeat its delivery.
-        if (this.inFlightJobs.has(job.id)) continue;
-        started++;
-        this.inFlightJobs.add(job.id);
-        const p = this.process(job).finally(() => {
-          this.inFlight.delete(p);
-          this.inFlightJobs.delete(job.id);
-          this.poke();
-        });
-        this.inFlight.add(p);
+      if (capacity > 0) {
+        let claimed: Job[] = [];
+        const leasedOnly = this.now() < this.leasedOnlyUntil;
+        try {
+          claimed = await this.deps.store.claim(this.owner, this.now(), settings.leaseMs, capacity, leasedOnly ? undefined : this.batchProviders);
+        } catch (e) {
+          this.deps.logger.warn({ err: (e as Error).message }, 'engine could not claim work');
+        }
+        for (const job of claimed) {
+          // Our own lease ran out while the step is still running here: the claim only renewed it.
+          // Running the step a second time concurrently would repeat its delivery.
+          if (this.inFlightJobs.has(job.id)) continue;
+          started++;
+          this.inFlightJobs.add(job.id);
+          const p = this.process(job).finally(() => {
+            this.inFlight.delete(p);
+            this.inFlightJobs.delete(job.id);
+            this.poke();
+          });
+          this.inFlight.add(p);
+        }
       }
-      if (started === capacity || this.pendingWake) {
+      if (batchFull || (capacity > 0 && started === capacity) || this.pendingWake) {
         // More may be due. Yield first: on SQLite a claim and a whole step can complete without
         // leaving the microtask queue, and a long backlog must not starve HTTP and timers.
         await new Promise((r) => setImmediate(r));
         continue;
       }
       await this.sleep(settings.pollIntervalMs);
+    }
+  }
+
+  /**
+   * Pull-provider steps (feeds, agents) are pure database work: up to `batchSize` of them run in
+   * one transaction, which is their claim — no lease writes, one commit for the lot. Returns true
+   * when the batch was full (more may be due).
+   */
+  private async runBatch(): Promise<boolean> {
+    if (this.batchProviders.length === 0 || this.now() < this.leasedOnlyUntil) return false;
+    const done: Job[] = [];
+    try {
+      const r = await this.deps.store.runBatch(this.batchProviders, this.now(), batchSize, async (tx, job) => {
+        done.push(job);
+        return this.ledgerStep(tx, job, this.deps.providers.get(job.provider)!);
+      });
+      for (const job of done) this.deps.metrics?.step(job.provider, job.kind, 'done');
+      if (r.retryAt !== null) this.wakeAt(r.retryAt);
+      return r.count === batchSize;
+    } catch (e) {
+      // Nothing was committed. Let the leased path take these jobs one by one for a while: it counts
+      // attempts, so a job that keeps failing ends Failed instead of blocking every batch.
+      this.deps.logger.warn({ err: (e as Error).message, jobs: done.length }, 'engine batch failed; retrying its jobs one by one');
+      this.leasedOnlyUntil = this.now() + 5000;
+      return true;
     }
   }
 

@@ -19,8 +19,8 @@ export interface DialectCapabilities {
   readonly bigintType: 'integer' | 'bigint';
   /** `haystack` contains `needle` (case-sensitive); never NULL-safe by itself. */
   containsSql(haystack: RawBuilder<unknown>, needle: string): RawBuilder<boolean>;
-  /** Appends one JSON value to a JSON array held in a TEXT column. */
-  appendJsonSql(column: string, jsonValue: string): RawBuilder<string>;
+  /** Appends JSON values, in order, to a JSON array held in a TEXT column. */
+  appendJsonSql(column: string, jsonValues: string | readonly string[]): RawBuilder<string>;
 }
 
 export const sqliteCapabilities: DialectCapabilities = {
@@ -31,7 +31,8 @@ export const sqliteCapabilities: DialectCapabilities = {
   textType: sql`text`,
   bigintType: 'integer',
   containsSql: (haystack, needle) => sql<boolean>`instr(${haystack}, ${needle}) > 0`,
-  appendJsonSql: (column, jsonValue) => sql<string>`json_insert(${sql.ref(column)}, '$[#]', json(${jsonValue}))`,
+  appendJsonSql: (column, jsonValues) =>
+    sql<string>`json_insert(${sql.ref(column)}, ${sql.join((typeof jsonValues === 'string' ? [jsonValues] : jsonValues).map((v) => sql`'$[#]', json(${v})`))})`,
 };
 
 export const postgresCapabilities: DialectCapabilities = {
@@ -42,7 +43,8 @@ export const postgresCapabilities: DialectCapabilities = {
   textType: sql`text collate "C"`,
   bigintType: 'bigint',
   containsSql: (haystack, needle) => sql<boolean>`strpos(${haystack}, ${needle}) > 0`,
-  appendJsonSql: (column, jsonValue) => sql<string>`(${sql.ref(column)}::jsonb || jsonb_build_array(${jsonValue}::jsonb))::text`,
+  appendJsonSql: (column, jsonValues) =>
+    sql<string>`(${sql.ref(column)}::jsonb || jsonb_build_array(${sql.join((typeof jsonValues === 'string' ? [jsonValues] : jsonValues).map((v) => sql`${v}::jsonb`))}))::text`,
 };
 
 export type { Kysely, Database };

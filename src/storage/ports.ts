@@ -179,10 +179,20 @@ export type JobDisposition =
   | { kind: 'retry'; runAt: number; error: string; payload?: Record<string, unknown> };
 
 export interface EngineStore {
-  /** Leases up to `limit` due jobs to `owner` (SKIP LOCKED on PostgreSQL), counting an attempt each. */
-  claim(owner: string, now: number, leaseMs: number, limit: number): Promise<Job[]>;
+  /**
+   * Leases up to `limit` due jobs to `owner` (SKIP LOCKED on PostgreSQL), counting an attempt each;
+   * not those of the `exclude`d providers.
+   */
+  claim(owner: string, now: number, leaseMs: number, limit: number, exclude?: readonly string[]): Promise<Job[]>;
   /** Runs one step in a transaction fenced by the lease; 'lost' when another worker took the job. */
   runJob(job: Job, owner: string, now: number, body: (tx: JobTransaction) => Promise<JobDisposition>): Promise<'done' | 'lost'>;
+  /**
+   * Runs due jobs of pull providers (`providers`) without leases: up to `limit` of them in ONE
+   * transaction, each step applied with `body`; the transaction itself is the claim (SKIP LOCKED on
+   * PostgreSQL). Jobs are taken in (tenant, provider, indicator) order so concurrent workers lock
+   * rows in the same order. If anything throws, nothing is committed and the error propagates.
+   */
+  runBatch(providers: readonly string[], now: number, limit: number, body: (tx: JobTransaction, job: Job) => Promise<JobDisposition>): Promise<{ count: number; retryAt: number | null }>;
   /** Queues the withdrawal of actions whose expiry has passed; returns how many. */
   expireDue(now: number, limit: number): Promise<number>;
   /** Earliest pending expiry, if any. */

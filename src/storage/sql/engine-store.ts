@@ -14,8 +14,8 @@ export interface SqlEngineStoreOptions {
 
 export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptions): EngineStore {
   return {
-    async claim(owner, now, leaseMs, limit) {
-      const due = db
+    async claim(owner, now, leaseMs, limit, exclude) {
+      let due = db
         .selectFrom('jobs')
         .select('id')
         .where('run_at', '<=', now)
@@ -23,22 +23,53 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
         .orderBy('run_at')
         .orderBy('id')
         .limit(limit);
+      if (exclude && exclude.length > 0) due = due.where('provider', 'not in', exclude);
       const rows = await db
         .updateTable('jobs')
         .set((eb) => ({ lease_owner: owner, lease_until: now + leaseMs, attempts: eb('attempts', '+', 1) }))
         .where('id', 'in', caps.skipLocked ? due.forUpdate().skipLocked() : due)
         .returning(['id', 'tenant_id', 'action_seq', 'kind', 'provider', 'attempts', 'payload', 'last_error'])
         .execute();
-      return rows.map((r) => ({
-        id: Number(r.id),
-        tenantId: r.tenant_id,
-        actionSeq: Number(r.action_seq),
-        kind: r.kind as Job['kind'],
-        provider: r.provider,
-        attempts: r.attempts,
-        payload: r.payload ? (JSON.parse(r.payload) as Record<string, unknown>) : null,
-        lastError: r.last_error,
-      }));
+      return rows.map(toJob);
+    },
+
+    async runBatch(providers, now, limit, body) {
+      if (providers.length === 0) return { count: 0, retryAt: null };
+      const published = new Map<string, number>();
+      let retryAt: number | null = null;
+      const count = await db.transaction().execute(async (trx) => {
+        let due = trx
+          .selectFrom('jobs')
+          .innerJoin('actions', 'actions.seq', 'jobs.action_seq')
+          .select(['jobs.id', 'jobs.tenant_id', 'jobs.action_seq', 'jobs.kind', 'jobs.provider', 'jobs.attempts', 'jobs.payload', 'jobs.last_error', 'actions.indicator_type', 'actions.indicator'])
+          .where('jobs.provider', 'in', providers)
+          .where('jobs.run_at', '<=', now)
+          .where((eb) => eb.or([eb('jobs.lease_until', 'is', null), eb('jobs.lease_until', '<', now)]))
+          .orderBy('jobs.run_at')
+          .orderBy('jobs.id')
+          .limit(limit);
+        if (caps.skipLocked) due = due.forUpdate(['jobs']).skipLocked();
+        const rows = await due.execute();
+        rows.sort((a, b) => cmp(a.tenant_id, b.tenant_id) || cmp(a.provider, b.provider) || cmp(a.indicator_type, b.indicator_type) || cmp(a.indicator, b.indicator) || Number(a.id) - Number(b.id));
+        for (const row of rows) {
+          const job = toJob(row);
+          const tx = await createJobTransaction(trx, caps, job, now, (seq) => {
+            const key = `${job.tenantId}\n${job.provider}`;
+            published.set(key, Math.max(published.get(key) ?? 0, seq));
+          });
+          if (!tx) {
+            await trx.deleteFrom('jobs').where('id', '=', job.id).execute();
+            continue;
+          }
+          const d = await body(tx, job);
+          await tx.flush();
+          await dispose(trx, job, d);
+          if (d.kind === 'retry') retryAt = Math.min(retryAt ?? Infinity, d.runAt);
+        }
+        return rows.length;
+      });
+      for (const [key, seq] of published) notifier.notify('changes', `${key}\n${seq}`);
+      return { count, retryAt };
     },
 
     async runJob(job, owner, now, body) {
@@ -55,6 +86,7 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
           return 'done' as const;
         }
         const disposition = await body(tx);
+        await tx.flush();
         await dispose(trx, job, disposition);
         // An apply that finished or gave back its lease no longer holds up a withdrawal parked
         // behind it (see the engine's push withdraw): make that withdrawal due now.
@@ -168,4 +200,19 @@ async function dispose(trx: Transaction<Database>, job: Job, d: JobDisposition):
     default:
       d satisfies never;
   }
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function toJob(r: { id: number | string; tenant_id: string; action_seq: number | string; kind: string; provider: string; attempts: number; payload: string | null; last_error: string | null }): Job {
+  return {
+    id: Number(r.id),
+    tenantId: r.tenant_id,
+    actionSeq: Number(r.action_seq),
+    kind: r.kind as Job['kind'],
+    provider: r.provider,
+    attempts: r.attempts,
+    payload: r.payload ? (JSON.parse(r.payload) as Record<string, unknown>) : null,
+    lastError: r.last_error,
+  };
 }

@@ -1,13 +1,21 @@
-import type { Transaction } from 'kysely';
+import type { Transaction, Updateable } from 'kysely';
 import type { DialectCapabilities } from '../dialects.js';
 import type { ActionSnapshot, Job, JobTransaction, Transition } from '../ports.js';
-import type { Database } from './schema.js';
+import type { ActionsTable, Database } from './schema.js';
 import { rowToAction, stateJson } from './action-rows.js';
 import { ledgerAdd, ledgerRemove } from './ledger.js';
 
+/** A job step's transaction plus `flush()`, which writes the action's buffered changes. */
+export interface BufferedJobTransaction extends JobTransaction {
+  flush(): Promise<void>;
+}
+
 /**
- * Builds the transaction-scoped operations one engine step may perform on its action. Returns
- * undefined when the action no longer exists (the job is then dropped).
+ * Builds the transaction-scoped operations one engine step may perform on its action. Changes to
+ * the action row (status, states, applied/withdrawn marks) are buffered and written by `flush()` as
+ * one UPDATE. That is safe because the row was read under a lock (FOR UPDATE on PostgreSQL; SQLite
+ * has a single writer) and the idempotency guards check the snapshot read here. Returns undefined
+ * when the action no longer exists (the job is then dropped).
  */
 export async function createJobTransaction(
   trx: Transaction<Database>,
@@ -15,7 +23,7 @@ export async function createJobTransaction(
   job: Job,
   now: number,
   onPublished: (seq: number) => void,
-): Promise<JobTransaction | undefined> {
+): Promise<BufferedJobTransaction | undefined> {
   let select = trx.selectFrom('actions').selectAll().where('seq', '=', job.actionSeq);
   if (caps.rowLocks) select = select.forUpdate();
   const row = await select.executeTakeFirst();
@@ -31,28 +39,24 @@ export async function createJobTransaction(
   const indicatorMatch = {
     tenant_id: action.tenantId, provider: job.provider, indicator_type: action.indicator.type, indicator: action.indicator.value,
   };
+  let pending: Updateable<ActionsTable> = {};
+  const newStates: string[] = [];
 
   return {
     action,
     now,
     async ledgerAdd() {
-      const r = await trx.updateTable('actions').set({ applied_at: now }).where('seq', '=', action.seq).where('applied_at', 'is', null).executeTakeFirst();
-      if (Number(r.numUpdatedRows) === 0) return undefined;
+      if (action.appliedAt !== null) return undefined;
       action.appliedAt = now;
+      pending.applied_at = now;
       const result = await ledgerAdd(trx, caps, stream, action.indicator, action.expiresAt, now);
       if (result.published) onPublished(result.changeSeq);
       return result;
     },
     async ledgerRemove() {
-      const r = await trx
-        .updateTable('actions')
-        .set({ withdrawn_at: now })
-        .where('seq', '=', action.seq)
-        .where('applied_at', 'is not', null)
-        .where('withdrawn_at', 'is', null)
-        .executeTakeFirst();
-      if (Number(r.numUpdatedRows) === 0) return undefined;
+      if (action.appliedAt === null || action.withdrawnAt !== null) return undefined;
       action.withdrawnAt = now;
+      pending.withdrawn_at = now;
       // A withdrawal supersedes any confirmation the apply was still waiting for.
       await trx.deleteFrom('confirmations').where('action_seq', '=', action.seq).where('kind', '=', 'apply').execute();
       const remainingExpiry = async () => {
@@ -60,6 +64,7 @@ export async function createJobTransaction(
           .selectFrom('actions')
           .select((eb) => [eb.fn.countAll<number>().filterWhere('expires_at', 'is', null).as('forever'), eb.fn.max('expires_at').as('latest')])
           .where((eb) => eb.and(indicatorMatch))
+          .where('seq', '!=', action.seq)
           .where('applied_at', 'is not', null)
           .where('withdrawn_at', 'is', null)
           .executeTakeFirstOrThrow();
@@ -71,20 +76,12 @@ export async function createJobTransaction(
     },
     async transition(t: Transition) {
       const ends = t.status === 'Completed' || t.status === 'Failed' ? (t.ends ?? true) : false;
-      const state = stateJson({ appId: null, status: t.status, updatedAt: now, user: null, reason: t.reason });
-      await trx
-        .updateTable('actions')
-        .set({
-          status: t.status,
-          last_action_at: now,
-          completed_at: ends ? now : null,
-          ...(t.errorInfo !== undefined ? { error_info: t.errorInfo ? JSON.stringify(t.errorInfo) : null } : {}),
-          states: caps.appendJsonSql('states', state),
-        })
-        .where('seq', '=', action.seq)
-        .execute();
+      pending = { ...pending, status: t.status, last_action_at: now, completed_at: ends ? now : null };
+      if (t.errorInfo !== undefined) pending.error_info = t.errorInfo ? JSON.stringify(t.errorInfo) : null;
+      const state = { appId: null, status: t.status, updatedAt: now, user: null, reason: t.reason };
+      newStates.push(stateJson(state));
       action.status = t.status;
-      action.states.push({ appId: null, status: t.status, updatedAt: now, user: null, reason: t.reason });
+      action.states.push(state);
     },
     async awaitConfirmations(kind, changeSeq) {
       await trx
@@ -110,6 +107,13 @@ export async function createJobTransaction(
       if (other.lease_owner !== null && other.lease_until !== null && Number(other.lease_until) >= now) return 'inFlight';
       await trx.deleteFrom('jobs').where('id', '=', other.id).execute();
       return 'dropped';
+    },
+    async flush() {
+      if (Object.keys(pending).length === 0 && newStates.length === 0) return;
+      const states = newStates.length > 0 ? { states: caps.appendJsonSql('states', [...newStates]) } : {};
+      await trx.updateTable('actions').set({ ...pending, ...states }).where('seq', '=', action.seq).execute();
+      pending = {};
+      newStates.length = 0;
     },
   };
 }
