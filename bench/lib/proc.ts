@@ -1,0 +1,131 @@
+import fs from 'node:fs';
+import os from 'node:os';
+
+/** Resident set size now and its high-water mark, from /proc/<pid>/status (kB → MB). */
+export function memoryOf(pid: number): { rssMb: number; hwmMb: number } | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+    return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** user+system CPU seconds the process has used. */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[11] = utime, fields[12] = stime (the 14th and 15th fields of stat)
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  } catch {
+    return Number.NaN;
+  }
+}
+const clockTicks = 100;
+
+/** user+system CPU seconds of `root` and all its children (e.g. a PostgreSQL postmaster and its backends). */
+export function treeCpuSeconds(root: number): number {
+  let sum = cpuSecondsOf(root);
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === root) sum += (Number(fields[11]) + Number(fields[12])) / clockTicks;
+    } catch {
+      /* exited */
+    }
+  }
+  return sum;
+}
+
+/** Resets VmHWM so the next reading is the peak of this scenario only (Linux ≥ 4.0, `clear_refs` 5). */
+export function resetPeak(pid: number): void {
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    /* not permitted: the sampled maximum of VmRSS still bounds the peak from below */
+  }
+}
+
+/**
+ * Samples one process during a scenario: the peak RSS (max of VmRSS samples and VmHWM after a
+ * reset) and the CPU it used (in cores, averaged over the window).
+ */
+export class ProcSampler {
+  private timer?: NodeJS.Timeout;
+  private peak = 0;
+  private cpu0 = 0;
+  private t0 = 0;
+  private machine0 = 0;
+  private self0 = 0;
+  private db0 = 0;
+
+  /** `dbPid`: a database server whose CPU is the service's too (PostgreSQL's postmaster) */
+  constructor(private readonly pid: number, private readonly dbPid?: number, private readonly intervalMs = 50) {}
+
+  start(): this {
+    resetPeak(this.pid);
+    this.peak = memoryOf(this.pid)?.rssMb ?? 0;
+    this.cpu0 = cpuSecondsOf(this.pid);
+    this.machine0 = machineBusySeconds();
+    this.self0 = selfCpuSeconds();
+    this.db0 = this.dbPid ? treeCpuSeconds(this.dbPid) : 0;
+    this.t0 = performance.now();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    this.timer.unref();
+    return this;
+  }
+
+  private sample(): void {
+    const m = memoryOf(this.pid);
+    if (m) this.peak = Math.max(this.peak, m.rssMb, Number.isFinite(m.hwmMb) ? m.hwmMb : 0);
+  }
+
+  /** cpuCores: the sampled process; dbCores: its database server; benchCores: this (load-generating) process; otherCores: everything else on the machine */
+  stop(): { peakRssMb: number; cpuCores: number; dbCores: number | undefined; benchCores: number; otherCores: number } {
+    clearInterval(this.timer);
+    this.sample();
+    const seconds = (performance.now() - this.t0) / 1000;
+    const server = cpuSecondsOf(this.pid) - this.cpu0;
+    const db = this.dbPid ? treeCpuSeconds(this.dbPid) - this.db0 : 0;
+    const bench = selfCpuSeconds() - this.self0;
+    const machine = machineBusySeconds() - this.machine0;
+    return {
+      peakRssMb: this.peak,
+      cpuCores: server / seconds,
+      dbCores: this.dbPid ? db / seconds : undefined,
+      benchCores: bench / seconds,
+      otherCores: Math.max(0, machine - server - db - bench) / seconds,
+    };
+  }
+}
+
+/** CPU seconds all CPUs spent busy (not idle, not iowait), from /proc/stat. */
+function machineBusySeconds(): number {
+  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - (fields[3] ?? 0) - (fields[4] ?? 0)) / clockTicks;
+}
+
+function selfCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** Waits until the process uses less than `threshold` of a core over 300 ms windows (bounded). */
+export async function waitIdle(pid: number, threshold = 0.05, maxMs = 30_000): Promise<number> {
+  const start = performance.now();
+  for (;;) {
+    const c0 = cpuSecondsOf(pid);
+    await new Promise((r) => setTimeout(r, 300));
+    const used = (cpuSecondsOf(pid) - c0) / 0.3;
+    if (!(used > threshold) || performance.now() - start > maxMs) return performance.now() - start;
+  }
+}
+
+export function machineLoad(): number[] {
+  return os.loadavg().map((v) => Math.round(v * 100) / 100);
+}

@@ -1,0 +1,68 @@
+/** One line of the results table. Latencies in ms, RSS in MB, CPU in cores of the service process. */
+export interface Row {
+  scenario: string;
+  detail?: string;
+  stored?: number;
+  connections?: number;
+  /** 2xx per second (load scenarios) */
+  throughput?: number;
+  p50?: number;
+  p99?: number;
+  /** non-2xx + socket errors (load), or probes that never saw the change (latency scenarios) */
+  errors?: number;
+  samples?: number;
+  peakRssMb?: number;
+  serverCpu?: number;
+  /** PostgreSQL (all its processes), when the store is a local PostgreSQL */
+  dbCpu?: number | undefined;
+  /** the load generator (bench process) */
+  benchCpu?: number;
+  /** everything else on the machine during the measurement: noise from other users */
+  otherCpu?: number;
+  targets: Target[];
+  note?: string;
+}
+
+export interface Target {
+  text: string;
+  /** undefined: could not be judged (e.g. not measured) */
+  pass: boolean | undefined;
+}
+
+export const target = (text: string, pass: boolean | undefined): Target => ({ text, pass });
+const mark = (t: Target) => `${t.pass === undefined ? '?' : t.pass ? '✔' : '✘'} ${t.text}`;
+
+const fmt = (v: number | undefined, digits = 0) =>
+  v === undefined || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+const columns: { head: string; cell: (r: Row) => string; right?: boolean }[] = [
+  { head: 'scenario', cell: (r) => r.scenario },
+  { head: 'detail', cell: (r) => r.detail ?? '' },
+  { head: 'stored', cell: (r) => fmt(r.stored), right: true },
+  { head: 'conns', cell: (r) => fmt(r.connections), right: true },
+  { head: 'req/s', cell: (r) => fmt(r.throughput), right: true },
+  { head: 'p50 ms', cell: (r) => fmt(r.p50, 1), right: true },
+  { head: 'p99 ms', cell: (r) => fmt(r.p99, 1), right: true },
+  { head: 'errors', cell: (r) => (r.samples !== undefined ? `${fmt(r.errors)}/${fmt(r.samples)}` : fmt(r.errors)), right: true },
+  { head: 'peak RSS MB', cell: (r) => fmt(r.peakRssMb), right: true },
+  { head: 'CPU svc/db/gen/other', cell: (r) => (r.serverCpu === undefined ? '–' : [r.serverCpu, r.dbCpu, r.benchCpu, r.otherCpu].map((v) => fmt(v, 2)).join('/')), right: true },
+  { head: 'targets', cell: (r) => r.targets.map(mark).join('; ') + (r.note ? `${r.targets.length ? ' — ' : ''}${r.note}` : '') },
+];
+
+/** Plain-text table for the terminal. */
+export function textTable(rows: readonly Row[]): string {
+  const cells = rows.map((r) => columns.map((c) => c.cell(r)));
+  const width = columns.map((c, i) => Math.max(c.head.length, ...cells.map((row) => [...row[i]!].length)));
+  const line = (values: string[]) => values.map((v, i) => (columns[i]!.right ? v.padStart(width[i]!) : v.padEnd(width[i]!))).join('  ').trimEnd();
+  return [line(columns.map((c) => c.head)), width.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
+}
+
+/** The same table in Markdown (docs/benchmarks.md, README). */
+export function markdownTable(rows: readonly Row[]): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  return [
+    `| ${columns.map((c) => c.head).join(' | ')} |`,
+    `|${columns.map((c) => (c.right ? '---:' : '---')).join('|')}|`,
+    ...rows.map((r) => `| ${columns.map((c) => esc(c.cell(r))).join(' | ')} |`),
+  ].join('\n');
+}

@@ -1,0 +1,41 @@
+import { authHeaders, graphPath, type BenchContext } from '../lib/context.js';
+import { runLoad } from '../lib/load.js';
+import { waitIdle } from '../lib/proc.js';
+import { target, type Row } from '../lib/report.js';
+import { log } from '../lib/util.js';
+
+/** `GET …/securityActions/{id}` with ids drawn at random from a uniform sample of the stored actions. */
+export async function runGet(ctx: BenchContext, stored: number): Promise<Row> {
+  const ids = ctx.seeder.sample;
+  if (ids.length === 0) throw new Error('get: no seeded ids to read');
+  await waitIdle(ctx.service.pid);
+  log(`get: ${stored.toLocaleString('en-US')} stored, ${ctx.options.connections} connections, ${ctx.options.durationS} s`);
+  const r = await runLoad({
+    url: ctx.service.url,
+    connections: ctx.options.connections,
+    durationS: ctx.options.durationS,
+    serverPid: ctx.service.pid,
+    dbPid: ctx.store.dbPid,
+    requests: [{ method: 'GET', headers: authHeaders(ctx), setupRequest: (req) => ({ ...req, path: `${graphPath}/${ids[Math.floor(Math.random() * ids.length)]}` }) }],
+  });
+  return {
+    scenario: 'get',
+    detail: 'by id, random',
+    stored,
+    connections: r.connections,
+    throughput: r.okPerS,
+    p50: r.p50,
+    p99: r.p99,
+    errors: r.errors,
+    peakRssMb: r.peakRssMb,
+    serverCpu: r.serverCpuCores,
+    dbCpu: r.dbCpuCores,
+    benchCpu: r.benchCpuCores,
+    otherCpu: r.otherCpuCores,
+    targets: [target('≥ 10,000/s', r.okPerS >= 10_000), target('0 errors', r.errors === 0), ...rssTarget(stored, r.peakRssMb)],
+  };
+}
+
+export function rssTarget(stored: number, peakRssMb: number) {
+  return stored >= 1_000_000 ? [target('RSS ≤ 250 MB', peakRssMb <= 250)] : [];
+}

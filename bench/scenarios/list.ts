@@ -1,0 +1,78 @@
+import { authHeaders, graphPath, type BenchContext } from '../lib/context.js';
+import { json } from '../lib/http.js';
+import { runLoad, runSequential, type LoadResult } from '../lib/load.js';
+import { waitIdle } from '../lib/proc.js';
+import { target, type Row } from '../lib/report.js';
+import { log } from '../lib/util.js';
+import { rssTarget } from './get.js';
+
+const filter = "status eq 'Completed' and name eq 'BlockIp'";
+export const firstPagePath = `${graphPath}?$filter=${encodeURIComponent(filter)}&$top=100`;
+
+/**
+ * The list: `$filter=status eq 'Completed' and name eq 'BlockIp'&$top=100`, first page and a deep
+ * page (reached by following `@odata.nextLink` `--deep-pages` times, then requested over and over).
+ * Each is run at `--connections` (autocannon: throughput; latency includes queueing) and at 1
+ * connection (sequential requests timed to the microsecond: the latency of one request alone).
+ */
+export async function runList(ctx: BenchContext, stored: number): Promise<Row[]> {
+  const deep = await followLinks(ctx, ctx.options.deepPages);
+  const rows: Row[] = [];
+  for (const [label, path, extra] of [
+    ['first page', firstPagePath, ''],
+    ['deep page', deep.path, `page ${deep.pages + 1} (rows ${(deep.pages * 100).toLocaleString('en-US')}+; ${deep.msPerPage.toFixed(1)} ms/page while following)`],
+  ] as const) {
+    for (const connections of [...new Set([ctx.options.connections, 1])]) {
+      await waitIdle(ctx.service.pid);
+      const durationS = connections === 1 ? Math.max(2, Math.ceil(ctx.options.durationS / 2)) : ctx.options.durationS;
+      log(`list ${label}: ${stored.toLocaleString('en-US')} stored, ${connections} connection(s), ${durationS} s`);
+      const r =
+        connections === 1
+          ? await runSequential({ url: ctx.service.url, path, headers: authHeaders(ctx), durationS, serverPid: ctx.service.pid, dbPid: ctx.store.dbPid })
+          : await runLoad({ url: ctx.service.url, connections, durationS, serverPid: ctx.service.pid, dbPid: ctx.store.dbPid, requests: [{ method: 'GET', path, headers: authHeaders(ctx) }] });
+      rows.push(listRow(`list ${label}`, extra, stored, r));
+    }
+  }
+  return rows;
+}
+
+function listRow(scenario: string, note: string, stored: number, r: LoadResult): Row {
+  return {
+    scenario,
+    detail: "status eq 'Completed' and name eq 'BlockIp', $top=100",
+    stored,
+    connections: r.connections,
+    throughput: r.okPerS,
+    p50: r.p50,
+    p99: r.p99,
+    errors: r.errors,
+    peakRssMb: r.peakRssMb,
+    serverCpu: r.serverCpuCores,
+    dbCpu: r.dbCpuCores,
+    benchCpu: r.benchCpuCores,
+    otherCpu: r.otherCpuCores,
+    targets: [...(stored >= 1_000_000 ? [target('p99 ≤ 20 ms', r.p99 <= 20)] : []), target('0 errors', r.errors === 0), ...rssTarget(stored, r.peakRssMb)],
+    note: note || undefined,
+  };
+}
+
+/**
+ * Follows `@odata.nextLink` from the first page up to `pages` times and returns that link's path.
+ * When the chain ends earlier, the link 10 pages before its end is used instead (the last pages
+ * are short, and a short page is not a deep page).
+ */
+async function followLinks(ctx: BenchContext, pages: number): Promise<{ path: string; pages: number; msPerPage: number }> {
+  const links = [`${ctx.service.url}${firstPagePath}`];
+  const started = performance.now();
+  while (links.length - 1 < pages) {
+    const r = await json<{ '@odata.nextLink'?: string }>('GET', links.at(-1)!, { headers: authHeaders(ctx) });
+    if (r.status !== 200) throw new Error(`list: ${links.at(-1)} answered ${r.status}`);
+    const next = r.body['@odata.nextLink'];
+    if (!next) break;
+    links.push(next);
+  }
+  const followed = links.length - 1;
+  const msPerPage = (performance.now() - started) / Math.max(followed, 1);
+  const depth = followed < pages ? Math.max(0, followed - 10) : followed;
+  return { path: links[depth]!.slice(ctx.service.url.length), pages: depth, msPerPage };
+}
