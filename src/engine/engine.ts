@@ -33,7 +33,7 @@ export interface EngineMetrics {
  * (in-process on SQLite, LISTEN/NOTIFY on PostgreSQL) and by a poll timer as a safety net.
  */
 /** Pull-provider steps per transaction. */
-const batchSize = 256;
+const batchSize = 64;
 
 export class Engine {
   readonly owner: string;
@@ -53,11 +53,15 @@ export class Engine {
   private readonly batchProviders: string[];
   /** after a failed batch, every job goes through the leased path (which counts attempts) for a while */
   private leasedOnlyUntil = 0;
+  /** with no push provider configured, the leased path only catches strays (unknown providers): poll it */
+  private readonly hasPushProviders: boolean;
+  private nextLeasedClaim = 0;
 
   constructor(private readonly deps: EngineDeps) {
     this.now = deps.now ?? Date.now;
     this.owner = deps.owner ?? `engine-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.batchProviders = deps.providers.all().filter((p) => !isPushProvider(p)).map((p) => p.name);
+    this.hasPushProviders = deps.providers.all().some((p) => isPushProvider(p));
     this.expiry = new ExpiryScheduler({ store: deps.store, notifier: deps.notifier, logger: deps.logger, pollIntervalMs: deps.settings.pollIntervalMs, now: this.now });
   }
 
@@ -99,9 +103,11 @@ export class Engine {
       const batchFull = await this.runBatch();
       const capacity = settings.concurrency - this.inFlight.size;
       let started = 0;
-      if (capacity > 0) {
+      const leasedOnly = this.now() < this.leasedOnlyUntil;
+      const claimLeased = this.hasPushProviders || leasedOnly || this.now() >= this.nextLeasedClaim;
+      if (capacity > 0 && claimLeased) {
+        this.nextLeasedClaim = this.now() + settings.pollIntervalMs;
         let claimed: Job[] = [];
-        const leasedOnly = this.now() < this.leasedOnlyUntil;
         try {
           claimed = await this.deps.store.claim(this.owner, this.now(), settings.leaseMs, capacity, leasedOnly ? undefined : this.batchProviders);
         } catch (e) {
@@ -121,7 +127,7 @@ export class Engine {
           this.inFlight.add(p);
         }
       }
-      if (batchFull || (capacity > 0 && started === capacity) || this.pendingWake) {
+      if (batchFull || (capacity > 0 && claimLeased && started === capacity) || this.pendingWake) {
         // More may be due. Yield first: on SQLite a claim and a whole step can complete without
         // leaving the microtask queue, and a long backlog must not starve HTTP and timers.
         await new Promise((r) => setImmediate(r));

@@ -5,6 +5,7 @@ import type { EngineStore, Job, JobDisposition } from '../ports.js';
 import type { Database } from './schema.js';
 import { createJobTransaction } from './job-transaction.js';
 import { stateJson } from './action-rows.js';
+import { runSql } from './raw-sql.js';
 
 export interface SqlEngineStoreOptions {
   db: Kysely<Database>;
@@ -63,7 +64,7 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
           }
           const d = await body(tx, job);
           await tx.flush();
-          await dispose(trx, job, d);
+          await dispose(trx, caps, job, d);
           if (d.kind === 'retry') retryAt = Math.min(retryAt ?? Infinity, d.runAt);
         }
         return rows.length;
@@ -87,7 +88,7 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
         }
         const disposition = await body(tx);
         await tx.flush();
-        await dispose(trx, job, disposition);
+        await dispose(trx, caps, job, disposition);
         // An apply that finished or gave back its lease no longer holds up a withdrawal parked
         // behind it (see the engine's push withdraw): make that withdrawal due now.
         if (job.kind === 'apply' && disposition.kind !== 'keep') {
@@ -182,10 +183,10 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
   };
 }
 
-async function dispose(trx: Transaction<Database>, job: Job, d: JobDisposition): Promise<void> {
+async function dispose(trx: Transaction<Database>, caps: DialectCapabilities, job: Job, d: JobDisposition): Promise<void> {
   switch (d.kind) {
     case 'finish':
-      await trx.deleteFrom('jobs').where('id', '=', job.id).execute();
+      await runSql(trx, caps, 'delete from jobs where id = ?', [job.id]);
       return;
     case 'keep':
       await trx.updateTable('jobs').set({ payload: JSON.stringify(d.payload) }).where('id', '=', job.id).execute();

@@ -1,7 +1,9 @@
-import type { Transaction, Updateable } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { DialectCapabilities } from '../dialects.js';
 import type { ActionSnapshot, Job, JobTransaction, Transition } from '../ports.js';
-import type { ActionsTable, Database } from './schema.js';
+import type { Database } from './schema.js';
+import { appendJsonText, forUpdate, runSql } from './raw-sql.js';
+import type { ActionRow } from './action-rows.js';
 import { rowToAction, stateJson } from './action-rows.js';
 import { ledgerAdd, ledgerRemove } from './ledger.js';
 
@@ -24,9 +26,7 @@ export async function createJobTransaction(
   now: number,
   onPublished: (seq: number) => void,
 ): Promise<BufferedJobTransaction | undefined> {
-  let select = trx.selectFrom('actions').selectAll().where('seq', '=', job.actionSeq);
-  if (caps.rowLocks) select = select.forUpdate();
-  const row = await select.executeTakeFirst();
+  const row = (await runSql<ActionRow>(trx, caps, `select * from actions where seq = ?${forUpdate(caps)}`, [job.actionSeq])).rows[0];
   if (!row) return undefined;
   const action: ActionSnapshot = {
     ...rowToAction(row),
@@ -39,7 +39,10 @@ export async function createJobTransaction(
   const indicatorMatch = {
     tenant_id: action.tenantId, provider: job.provider, indicator_type: action.indicator.type, indicator: action.indicator.value,
   };
-  let pending: Updateable<ActionsTable> = {};
+  let dirty = false;
+  let errorInfo: string | null = row.error_info;
+  let completedAt: number | null = row.completed_at === null ? null : Number(row.completed_at);
+  let lastActionAt = Number(row.last_action_at);
   const newStates: string[] = [];
 
   return {
@@ -48,7 +51,7 @@ export async function createJobTransaction(
     async ledgerAdd() {
       if (action.appliedAt !== null) return undefined;
       action.appliedAt = now;
-      pending.applied_at = now;
+      dirty = true;
       const result = await ledgerAdd(trx, caps, stream, action.indicator, action.expiresAt, now);
       if (result.published) onPublished(result.changeSeq);
       return result;
@@ -56,7 +59,7 @@ export async function createJobTransaction(
     async ledgerRemove() {
       if (action.appliedAt === null || action.withdrawnAt !== null) return undefined;
       action.withdrawnAt = now;
-      pending.withdrawn_at = now;
+      dirty = true;
       // A withdrawal supersedes any confirmation the apply was still waiting for.
       await trx.deleteFrom('confirmations').where('action_seq', '=', action.seq).where('kind', '=', 'apply').execute();
       const remainingExpiry = async () => {
@@ -76,8 +79,10 @@ export async function createJobTransaction(
     },
     async transition(t: Transition) {
       const ends = t.status === 'Completed' || t.status === 'Failed' ? (t.ends ?? true) : false;
-      pending = { ...pending, status: t.status, last_action_at: now, completed_at: ends ? now : null };
-      if (t.errorInfo !== undefined) pending.error_info = t.errorInfo ? JSON.stringify(t.errorInfo) : null;
+      dirty = true;
+      lastActionAt = now;
+      completedAt = ends ? now : null;
+      if (t.errorInfo !== undefined) errorInfo = t.errorInfo ? JSON.stringify(t.errorInfo) : null;
       const state = { appId: null, status: t.status, updatedAt: now, user: null, reason: t.reason };
       newStates.push(stateJson(state));
       action.status = t.status;
@@ -109,10 +114,13 @@ export async function createJobTransaction(
       return 'dropped';
     },
     async flush() {
-      if (Object.keys(pending).length === 0 && newStates.length === 0) return;
-      const states = newStates.length > 0 ? { states: caps.appendJsonSql('states', [...newStates]) } : {};
-      await trx.updateTable('actions').set({ ...pending, ...states }).where('seq', '=', action.seq).execute();
-      pending = {};
+      if (!dirty) return;
+      // One fixed-shape UPDATE: unchanged columns are written back from the locked snapshot.
+      const states = newStates.length > 0 ? appendJsonText(caps, 'states', newStates.length) : 'states';
+      await runSql(trx, caps, `update actions set status = ?, last_action_at = ?, completed_at = ?, error_info = ?, applied_at = ?, withdrawn_at = ?, states = ${states} where seq = ?`, [
+        action.status, lastActionAt, completedAt, errorInfo, action.appliedAt, action.withdrawnAt, ...newStates, action.seq,
+      ]);
+      dirty = false;
       newStates.length = 0;
     },
   };

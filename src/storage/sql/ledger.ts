@@ -2,6 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Indicator } from '../../domain/indicators/indicator.js';
 import type { DialectCapabilities } from '../dialects.js';
 import type { Database } from './schema.js';
+import { forUpdate, runSql } from './raw-sql.js';
 
 type Trx = Transaction<Database>;
 export interface StreamKey {
@@ -9,40 +10,42 @@ export interface StreamKey {
   provider: string;
 }
 
+const bumpHead = `insert into streams (tenant_id, provider, head_seq, pruned_through) values (?, ?, 1, 0)
+  on conflict (tenant_id, provider) do update set head_seq = streams.head_seq + 1 returning head_seq`;
+const insertChange = `insert into changes (tenant_id, provider, seq, op, indicator_type, indicator, expires_at, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)`;
+
 /**
  * Appends one change to a stream and returns its sequence number. The stream head row is bumped
  * in the caller's transaction, which serialises writers per stream until commit.
  */
 export async function appendChange(
   trx: Trx,
+  caps: DialectCapabilities,
   stream: StreamKey,
   change: { op: 'add' | 'remove'; indicator: Indicator; expiresAt: number | null },
   now: number,
 ): Promise<number> {
-  const head = await trx
-    .insertInto('streams')
-    .values({ tenant_id: stream.tenantId, provider: stream.provider, head_seq: 1, pruned_through: 0 })
-    .onConflict((oc) => oc.columns(['tenant_id', 'provider']).doUpdateSet((eb) => ({ head_seq: eb('streams.head_seq', '+', 1) })))
-    .returning('head_seq')
-    .executeTakeFirstOrThrow();
-  const seq = Number(head.head_seq);
-  await trx
-    .insertInto('changes')
-    .values({
-      tenant_id: stream.tenantId, provider: stream.provider, seq, op: change.op,
-      indicator_type: change.indicator.type, indicator: change.indicator.value, expires_at: change.expiresAt, created_at: now,
-    })
-    .execute();
+  const head = await runSql<{ head_seq: number | string }>(trx, caps, bumpHead, [stream.tenantId, stream.provider]);
+  const seq = Number(head.rows[0]!.head_seq);
+  await runSql(trx, caps, insertChange, [stream.tenantId, stream.provider, seq, change.op, change.indicator.type, change.indicator.value, change.expiresAt, now]);
   return seq;
 }
 
 /** Latest of two expiries, where null means "never expires". */
 const laterExpiry = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.max(a, b));
+const num = (v: number | string | null) => (v === null ? null : Number(v));
+
+const keyWhere = 'tenant_id = ? and provider = ? and indicator_type = ? and indicator = ?';
+// The conflict branch leaves expires_at and change_seq as they were, so RETURNING shows the old ones.
+const upsertLedger = `insert into ledger (tenant_id, provider, indicator_type, indicator, refcount, expires_at, change_seq) values (?, ?, ?, ?, 1, ?, 0)
+  on conflict (tenant_id, provider, indicator_type, indicator) do update set refcount = ledger.refcount + 1
+  returning refcount, expires_at, change_seq`;
+const setEntry = `update ledger set expires_at = ?, change_seq = ? where ${keyWhere}`;
 
 /**
  * Counts one more active action on an indicator. A new entry, or a later expiry, is published as an
  * `add` change (agents treat `add` as upsert); otherwise the entry is already in force as published
- * at `changeSeq`.
+ * at `changeSeq`. The upsert locks the row on PostgreSQL, so concurrent adds serialise.
  */
 export async function ledgerAdd(
   trx: Trx,
@@ -52,21 +55,15 @@ export async function ledgerAdd(
   expiresAt: number | null,
   now: number,
 ): Promise<{ refcount: number; changeSeq: number; published: boolean }> {
-  const key = { tenant_id: stream.tenantId, provider: stream.provider, indicator_type: indicator.type, indicator: indicator.value };
-  // Insert-or-nothing first: on PostgreSQL a concurrent inserter of the same key makes us wait
-  // here, after which the row exists and can be locked.
-  await trx
-    .insertInto('ledger')
-    .values({ ...key, refcount: 0, expires_at: expiresAt, change_seq: 0 })
-    .onConflict((oc) => oc.columns(['tenant_id', 'provider', 'indicator_type', 'indicator']).doNothing())
-    .execute();
-  const row = await lockLedgerRow(trx, caps, key);
-  const fresh = row.refcount === 0;
-  const expiry = fresh ? expiresAt : laterExpiry(row.expires_at === null ? null : Number(row.expires_at), expiresAt);
-  const changed = fresh || expiry !== (row.expires_at === null ? null : Number(row.expires_at));
-  const changeSeq = changed ? await appendChange(trx, stream, { op: 'add', indicator, expiresAt: expiry }, now) : Number(row.change_seq);
-  await updateLedgerRow(trx, key, { refcount: row.refcount + 1, expires_at: expiry, change_seq: changeSeq });
-  return { refcount: row.refcount + 1, changeSeq, published: changed };
+  const key = [stream.tenantId, stream.provider, indicator.type, indicator.value];
+  const row = (await runSql<{ refcount: number; expires_at: number | string | null; change_seq: number | string }>(trx, caps, upsertLedger, [...key, expiresAt])).rows[0]!;
+  const refcount = Number(row.refcount);
+  const fresh = refcount === 1;
+  const expiry = fresh ? expiresAt : laterExpiry(num(row.expires_at), expiresAt);
+  if (!fresh && expiry === num(row.expires_at)) return { refcount, changeSeq: Number(row.change_seq), published: false };
+  const changeSeq = await appendChange(trx, caps, stream, { op: 'add', indicator, expiresAt: expiry }, now);
+  await runSql(trx, caps, setEntry, [expiry, changeSeq, ...key]);
+  return { refcount, changeSeq, published: true };
 }
 
 /**
@@ -82,30 +79,19 @@ export async function ledgerRemove(
   remainingExpiry: () => Promise<number | null>,
   now: number,
 ): Promise<{ remaining: number; changeSeq: number | null }> {
-  const key = { tenant_id: stream.tenantId, provider: stream.provider, indicator_type: indicator.type, indicator: indicator.value };
-  let select = trx.selectFrom('ledger').selectAll().where((eb) => eb.and(key));
-  if (caps.rowLocks) select = select.forUpdate();
-  const row = await select.executeTakeFirst();
-  if (!row || row.refcount <= 1) {
-    if (row) await trx.deleteFrom('ledger').where((eb) => eb.and(key)).execute();
-    const changeSeq = row ? await appendChange(trx, stream, { op: 'remove', indicator, expiresAt: null }, now) : null;
+  const key = [stream.tenantId, stream.provider, indicator.type, indicator.value];
+  const row = (await runSql<{ refcount: number; expires_at: number | string | null; change_seq: number | string }>(
+    trx, caps, `select refcount, expires_at, change_seq from ledger where ${keyWhere}${forUpdate(caps)}`, key,
+  )).rows[0];
+  if (!row || Number(row.refcount) <= 1) {
+    if (row) await runSql(trx, caps, `delete from ledger where ${keyWhere}`, key);
+    const changeSeq = row ? await appendChange(trx, caps, stream, { op: 'remove', indicator, expiresAt: null }, now) : null;
     return { remaining: 0, changeSeq };
   }
+  const remaining = Number(row.refcount) - 1;
   const expiry = await remainingExpiry();
-  const moved = expiry !== (row.expires_at === null ? null : Number(row.expires_at));
-  const changeSeq = moved ? await appendChange(trx, stream, { op: 'add', indicator, expiresAt: expiry }, now) : null;
-  await updateLedgerRow(trx, key, { refcount: row.refcount - 1, expires_at: expiry, change_seq: changeSeq ?? Number(row.change_seq) });
-  return { remaining: row.refcount - 1, changeSeq };
-}
-
-type LedgerKey = { tenant_id: string; provider: string; indicator_type: string; indicator: string };
-
-async function lockLedgerRow(trx: Trx, caps: DialectCapabilities, key: LedgerKey) {
-  let select = trx.selectFrom('ledger').selectAll().where((eb) => eb.and(key));
-  if (caps.rowLocks) select = select.forUpdate();
-  return select.executeTakeFirstOrThrow();
-}
-
-async function updateLedgerRow(trx: Trx, key: LedgerKey, values: { refcount: number; expires_at: number | null; change_seq: number }) {
-  await trx.updateTable('ledger').set(values).where((eb) => eb.and(key)).execute();
+  const moved = expiry !== num(row.expires_at);
+  const changeSeq = moved ? await appendChange(trx, caps, stream, { op: 'add', indicator, expiresAt: expiry }, now) : null;
+  await runSql(trx, caps, `update ledger set refcount = ?, expires_at = ?, change_seq = ? where ${keyWhere}`, [remaining, expiry, changeSeq ?? Number(row.change_seq), ...key]);
+  return { remaining, changeSeq };
 }
