@@ -58,6 +58,20 @@ export interface SecurityAction {
   states: SecurityActionState[];
   /** Open-type properties the client sent that the schema does not define (bounded in size). */
   extra: Record<string, unknown>;
+  /**
+   * The JSON text these fields were read from, when the action came from storage and has not been
+   * changed since: a serializer may splice it instead of re-serialising (states are stored in their
+   * wire shape). Absent on actions built in memory.
+   */
+  stored?: StoredJson;
+}
+
+export interface StoredJson {
+  parameters: string;
+  /** JSON array of `{appId, status, updatedDateTime, user, reason}` */
+  states: string;
+  errorInfo: string | null;
+  extra: string | null;
 }
 
 /** Who is calling: always derived from a verified token, never from the request body. */

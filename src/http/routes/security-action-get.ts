@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { errors } from '../../domain/errors.js';
 import { parseCountOptions, parseQueryOptions } from '../../odata/query-options.js';
 import { entityContext } from '../wire/links.js';
-import { securityActionToJson, selectProperties } from '../wire/security-action-json.js';
+import { securityActionJsonText, securityActionToJson, selectProperties } from '../wire/security-action-json.js';
 import type { GraphRouteDeps } from './graph-routes.js';
 
 /**
@@ -25,6 +25,8 @@ export function registerGetSecurityAction(app: FastifyInstance, deps: GraphRoute
       throw errors.invalidQuery(`The query option '$${(unsupported ?? 'count').toLowerCase()}' is not supported when reading a single securityAction.`);
     }
     const action = await deps.actions.get(request.principal!, request.params.id);
-    return reply.send({ '@odata.context': entityContext(deps.site.baseUrl, request), ...selectProperties(securityActionToJson(action), options.select) });
+    const context = entityContext(deps.site.baseUrl, request);
+    if (options.select) return reply.send({ '@odata.context': context, ...selectProperties(securityActionToJson(action), options.select) });
+    return reply.header('content-type', 'application/json; charset=utf-8').send(securityActionJsonText(action, `"@odata.context":${JSON.stringify(context)},`));
   });
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { errors } from '../../domain/errors.js';
 import { parseCreateBody } from '../wire/create-input.js';
 import { entityContext, locationOf } from '../wire/links.js';
-import { securityActionToJson } from '../wire/security-action-json.js';
+import { securityActionJsonText } from '../wire/security-action-json.js';
 import type { GraphRouteDeps } from './graph-routes.js';
 
 /** `POST /security/securityActions` → 201 with the full entity and `Location`. */
@@ -14,7 +14,8 @@ export function registerCreateSecurityAction(app: FastifyInstance, deps: GraphRo
     return reply
       .code(201)
       .header('location', locationOf(deps.site.baseUrl, request, action.id))
-      .send({ '@odata.context': entityContext(deps.site.baseUrl, request), ...securityActionToJson(action) });
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(securityActionJsonText(action, `"@odata.context":${JSON.stringify(entityContext(deps.site.baseUrl, request))},`));
   });
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { parseQueryOptions } from '../../odata/query-options.js';
 import { collectionContext, nextLink } from '../wire/links.js';
-import { securityActionToJson, selectProperties } from '../wire/security-action-json.js';
+import { securityActionJsonText, securityActionToJson, selectProperties } from '../wire/security-action-json.js';
 import { decodeSkipToken, encodeSkipToken, queryFingerprint } from '../wire/skiptoken.js';
 import type { GraphRouteDeps } from './graph-routes.js';
 
@@ -19,10 +19,14 @@ export function registerListSecurityActions(app: FastifyInstance, deps: GraphRou
       deps.actions.list(principal, { filter: options.filter, orderBy: options.orderBy, top, skip: options.skip, after }),
       options.count ? deps.actions.count(principal, options.filter) : Promise.resolve(undefined),
     ]);
-    const body: Record<string, unknown> = { '@odata.context': collectionContext(deps.site.baseUrl, request, options.select) };
-    if (count !== undefined) body['@odata.count'] = count;
-    if (page.next) body['@odata.nextLink'] = nextLink(deps.site.baseUrl, request, encodeSkipToken(page.next, fingerprint));
-    body['value'] = page.items.map((a) => selectProperties(securityActionToJson(a), options.select));
-    return reply.send(body);
+    const head: Record<string, unknown> = { '@odata.context': collectionContext(deps.site.baseUrl, request, options.select) };
+    if (count !== undefined) head['@odata.count'] = count;
+    if (page.next) head['@odata.nextLink'] = nextLink(deps.site.baseUrl, request, encodeSkipToken(page.next, fingerprint));
+    const select = options.select;
+    const value = select
+      ? JSON.stringify(page.items.map((a) => selectProperties(securityActionToJson(a), select)))
+      : `[${page.items.map((a) => securityActionJsonText(a)).join(',')}]`;
+    // Built as text so stored JSON is spliced, not parsed and re-serialised (docs/decisions/0010).
+    return reply.header('content-type', 'application/json; charset=utf-8').send(`${JSON.stringify(head).slice(0, -1)},"value":${value}}`);
   });
 }

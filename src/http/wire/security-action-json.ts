@@ -1,6 +1,7 @@
+import { isoUtc } from '../../domain/iso-time.js';
 import type { SecurityAction } from '../../domain/security-action.js';
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const iso = (ms: number | null): string | null => (ms === null ? null : isoUtc(ms));
 
 /**
  * A securityAction as Graph JSON. Enum values are PascalCase, times ISO 8601 UTC, `errorInfo`
@@ -28,6 +29,36 @@ export function securityActionToJson(a: SecurityAction): Record<string, unknown>
     cancelledDateTime: iso(a.cancelledAt),
     ...a.extra,
   };
+}
+
+const str = (v: string | null) => (v === null ? 'null' : JSON.stringify(v));
+const time = (ms: number | null) => (ms === null ? 'null' : `"${isoUtc(ms)}"`);
+
+/**
+ * The same JSON as `JSON.stringify(securityActionToJson(a))`, built as text: an action read from
+ * storage carries its parameters, states, errorInfo and extra properties as stored JSON (states in
+ * wire shape), which is spliced in instead of being parsed and re-serialised. `prefix` is written
+ * first inside the object (e.g. the `@odata.context` member).
+ */
+export function securityActionJsonText(a: SecurityAction, prefix = ''): string {
+  const stored = a.stored;
+  const extra = stored ? (stored.extra && stored.extra !== '{}' ? `,${stored.extra.slice(1, -1)}` : '') : extraText(a.extra);
+  const v = a.vendorInformation;
+  return (
+    `{${prefix}"id":${str(a.id)},"name":${str(a.name)},"status":"${a.status}","actionReason":${str(a.actionReason)},"appId":${str(a.appId)},` +
+    `"azureTenantId":${str(a.tenantId)},"clientContext":${str(a.clientContext)},"user":${str(a.user)},` +
+    `"createdDateTime":${time(a.createdAt)},"lastActionDateTime":${time(a.lastActionAt)},"completedDateTime":${time(a.completedAt)},` +
+    `"errorInfo":${stored ? (stored.errorInfo ?? 'null') : JSON.stringify(a.errorInfo)},` +
+    `"parameters":${stored ? stored.parameters : JSON.stringify(a.parameters)},` +
+    `"vendorInformation":{"provider":${str(v.provider)},"providerVersion":${str(v.providerVersion)},"subProvider":${str(v.subProvider)},"vendor":${str(v.vendor)}},` +
+    `"states":${stored ? stored.states : JSON.stringify(securityActionToJson(a)['states'])},` +
+    `"expirationDateTime":${time(a.expiresAt)},"cancelledDateTime":${time(a.cancelledAt)}${extra}}`
+  );
+}
+
+function extraText(extra: Record<string, unknown>): string {
+  const text = JSON.stringify(extra);
+  return text === '{}' ? '' : `,${text.slice(1, -1)}`;
 }
 
 /** `$select`: the named properties, plus `id` (Graph always returns the key). */

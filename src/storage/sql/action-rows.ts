@@ -1,7 +1,8 @@
 import type { Selectable, Insertable } from 'kysely';
 import type { IndicatorType } from '../../domain/indicators/indicator.js';
+import { isoUtc } from '../../domain/iso-time.js';
 import type { OperationStatus } from '../../domain/operation-status.js';
-import type { SecurityAction, SecurityActionState } from '../../domain/security-action.js';
+import type { SecurityAction, SecurityActionState, StoredJson } from '../../domain/security-action.js';
 import type { ActionsTable } from './schema.js';
 
 export type ActionRow = Selectable<ActionsTable>;
@@ -15,8 +16,28 @@ export const actionSelection = [
 
 export type ActionSelection = Pick<ActionRow, (typeof actionSelection)[number]>;
 
+/**
+ * States are stored in their wire shape (`{appId, status, updatedDateTime, user, reason}`), so a
+ * serializer can splice the stored JSON text into a response as it is.
+ */
+interface StoredState {
+  appId: string | null;
+  status: OperationStatus;
+  updatedDateTime: string;
+  user: string | null;
+  reason: string | null;
+}
+
+const toStored = (s: SecurityActionState): StoredState => ({ appId: s.appId, status: s.status, updatedDateTime: isoUtc(s.updatedAt), user: s.user, reason: s.reason });
+const fromStored = (s: StoredState): SecurityActionState => ({ appId: s.appId, status: s.status, updatedAt: Date.parse(s.updatedDateTime), user: s.user, reason: s.reason });
+
+/**
+ * A row as a SecurityAction. The JSON columns are parsed only when read (a list response splices
+ * the stored text instead, see `stored`).
+ */
 export function rowToAction(row: ActionSelection): SecurityAction {
-  return {
+  const stored: StoredJson = { parameters: row.parameters, states: row.states, errorInfo: row.error_info, extra: row.extra };
+  const action = {
     tenantId: row.tenant_id,
     id: row.id,
     name: row.name,
@@ -25,23 +46,37 @@ export function rowToAction(row: ActionSelection): SecurityAction {
     user: row.user_name,
     clientContext: row.client_context,
     status: row.status as OperationStatus,
-    parameters: JSON.parse(row.parameters) as SecurityAction['parameters'],
     indicator: { type: row.indicator_type as IndicatorType, value: row.indicator },
-    vendorInformation: {
-      provider: row.provider,
-      providerVersion: row.provider_version,
-      subProvider: row.sub_provider,
-      vendor: row.vendor,
-    },
-    errorInfo: row.error_info ? (JSON.parse(row.error_info) as SecurityAction['errorInfo']) : null,
+    vendorInformation: { provider: row.provider, providerVersion: row.provider_version, subProvider: row.sub_provider, vendor: row.vendor },
     createdAt: Number(row.created_at),
     lastActionAt: Number(row.last_action_at),
     completedAt: row.completed_at === null ? null : Number(row.completed_at),
     cancelledAt: row.cancelled_at === null ? null : Number(row.cancelled_at),
     expiresAt: row.expires_at === null ? null : Number(row.expires_at),
-    states: JSON.parse(row.states) as SecurityActionState[],
-    extra: row.extra ? (JSON.parse(row.extra) as Record<string, unknown>) : {},
-  };
+  } as Omit<SecurityAction, 'parameters' | 'states' | 'errorInfo' | 'extra'> as SecurityAction;
+  // Not enumerable: a representation detail, invisible to spreads and equality checks.
+  Object.defineProperty(action, 'stored', { value: stored, enumerable: false, writable: true, configurable: true });
+  lazy(action, 'parameters', () => JSON.parse(stored.parameters) as SecurityAction['parameters']);
+  lazy(action, 'states', () => (JSON.parse(stored.states) as StoredState[]).map(fromStored));
+  lazy(action, 'errorInfo', () => (stored.errorInfo ? (JSON.parse(stored.errorInfo) as SecurityAction['errorInfo']) : null));
+  lazy(action, 'extra', () => (stored.extra ? (JSON.parse(stored.extra) as Record<string, unknown>) : {}));
+  return action;
+}
+
+/** Defines `key` as parsed on first read and cached (and writable, like a plain property). */
+function lazy<K extends keyof SecurityAction>(target: SecurityAction, key: K, read: () => SecurityAction[K]): void {
+  Object.defineProperty(target, key, {
+    configurable: true,
+    enumerable: true,
+    get() {
+      const value = read();
+      Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+      return value;
+    },
+    set(value: SecurityAction[K]) {
+      Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+    },
+  });
 }
 
 export function actionToRow(a: SecurityAction): Insertable<ActionsTable> {
@@ -61,7 +96,7 @@ export function actionToRow(a: SecurityAction): Insertable<ActionsTable> {
     indicator_type: a.indicator.type,
     indicator: a.indicator.value,
     parameters: JSON.stringify(a.parameters),
-    states: JSON.stringify(a.states),
+    states: JSON.stringify(a.states.map(toStored)),
     error_info: a.errorInfo ? JSON.stringify(a.errorInfo) : null,
     extra: Object.keys(a.extra).length > 0 ? JSON.stringify(a.extra) : null,
     created_at: a.createdAt,
@@ -75,6 +110,7 @@ export function actionToRow(a: SecurityAction): Insertable<ActionsTable> {
   };
 }
 
+/** One state entry as stored (and as it goes on the wire). */
 export function stateJson(state: SecurityActionState): string {
-  return JSON.stringify(state);
+  return JSON.stringify(toStored(state));
 }

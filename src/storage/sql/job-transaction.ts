@@ -28,6 +28,8 @@ export async function createJobTransaction(
 ): Promise<BufferedJobTransaction | undefined> {
   const row = (await runSql<ActionRow>(trx, caps, `select * from actions where seq = ?${forUpdate(caps)}`, [job.actionSeq])).rows[0];
   if (!row) return undefined;
+  // A spread copies the parsed fields, not the (non-enumerable) stored JSON text, which the step's
+  // in-memory changes would make stale.
   const action: ActionSnapshot = {
     ...rowToAction(row),
     seq: Number(row.seq),
