@@ -46,12 +46,6 @@ export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
       throw new ConfigError(`invalid configuration: ${flag} ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
   }
-  for (const p of config.providers) {
-    // A delivery must end inside the lease, or another worker takes the job over and redelivers.
-    if (p.type === 'webhook' && p.timeoutMs > config.engine.leaseMs * 0.9) {
-      throw new ConfigError(`invalid configuration: provider '${p.provider}' timeoutMs (${p.timeoutMs}) must be at most 90% of engine.leaseMs (${config.engine.leaseMs})`);
-    }
-  }
   const names = new Set<string>();
   for (const p of config.providers) {
     const key = p.provider.toLowerCase();

@@ -56,6 +56,7 @@ export class Engine {
   /** with no push provider configured, the leased path only catches strays (unknown providers): poll it */
   private readonly hasPushProviders: boolean;
   private nextLeasedClaim = 0;
+  private heartbeat?: NodeJS.Timeout;
 
   constructor(private readonly deps: EngineDeps) {
     this.now = deps.now ?? Date.now;
@@ -70,6 +71,14 @@ export class Engine {
     this.running = true;
     this.unsubscribe = this.deps.notifier.subscribe('jobs', () => this.poke());
     this.expiry.start();
+    // Leases are renewed while their jobs run here, so only a worker that stopped loses them; a
+    // slow delivery or a long wait for a connection never hands a live job to another worker.
+    this.heartbeat = setInterval(() => {
+      const ids = [...this.inFlightJobs];
+      if (ids.length === 0) return;
+      this.deps.store.renewLeases(this.owner, ids, this.now() + this.deps.settings.leaseMs).catch((e: Error) => this.deps.logger.warn({ err: e.message }, 'could not renew leases'));
+    }, Math.max(100, Math.floor(this.deps.settings.leaseMs / 3)));
+    this.heartbeat.unref();
     this.loop = this.run();
   }
 
@@ -85,6 +94,7 @@ export class Engine {
     await this.loop;
     const drained = Promise.all([...this.inFlight]);
     await Promise.race([drained, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    clearInterval(this.heartbeat);
     const released = await this.deps.store.releaseLeases(this.owner).catch(() => 0);
     if (released > 0) this.deps.logger.info({ released }, 'engine released leases on shutdown');
   }

@@ -25,18 +25,19 @@ export async function applyByLedger(tx: JobTransaction, provider: ProviderDescri
     await tx.transition({ status: 'Completed', reason: `published by ${provider.name}: ${describe(tx)} is blocked${refs > 0 ? ` (also covered by ${others(refs)})` : ''}` });
     return { kind: 'finish' };
   }
-  const changeSeq = added?.changeSeq ?? 0;
+  const change = added?.change ?? { seq: 0 };
   const agents = await tx.agents();
-  if (agents.count > 0 && agents.minConfirmed >= changeSeq) {
+  // A change published now is newer than anything an agent confirmed; an existing one may not be.
+  if (agents.count > 0 && 'seq' in change && agents.minConfirmed >= change.seq) {
     await tx.transition({ status: 'Completed', reason: `enforced: all ${agents.count} agent(s) of ${provider.name} already apply ${describe(tx)}` });
     return { kind: 'finish' };
   }
-  await tx.awaitConfirmations('apply', changeSeq);
+  await tx.awaitConfirmations('apply', change);
   await tx.transition({
     status: 'Running',
     reason: agents.count === 0
       ? `published to ${provider.name}'s change stream; waiting: no agent is registered for ${provider.name}`
-      : `published to ${provider.name}'s change stream (cursor ${changeSeq}); waiting for ${agents.count} agent(s) to confirm`,
+      : `published to ${provider.name}'s change stream; waiting for ${agents.count} agent(s) to confirm`,
   });
   return { kind: 'finish' };
 }
@@ -45,18 +46,14 @@ export async function applyByLedger(tx: JobTransaction, provider: ProviderDescri
 export async function withdrawByLedger(tx: JobTransaction, provider: ProviderDescriptor): Promise<JobDisposition> {
   const removed = await tx.ledgerRemove();
   const still = removed && removed.remaining > 0 ? `; ${describe(tx)} stays blocked by ${others(removed.remaining)}` : '';
-  if (provider.completion === 'published' || !removed || removed.changeSeq === null || removed.remaining > 0) {
+  if (provider.completion === 'published' || !removed || removed.change === null || removed.remaining > 0) {
     const what = removed ? `withdrawn from ${provider.name}${still}` : `nothing was in force at ${provider.name}`;
     await tx.transition({ status: 'Completed', reason: what });
     return { kind: 'finish' };
   }
-  const agents = await tx.agents();
-  if (agents.count > 0 && agents.minConfirmed >= removed.changeSeq) {
-    await tx.transition({ status: 'Completed', reason: `withdrawn: all ${agents.count} agent(s) of ${provider.name} removed ${describe(tx)}` });
-    return { kind: 'finish' };
-  }
-  await tx.awaitConfirmations('withdraw', removed.changeSeq);
-  await tx.transition({ status: 'Running', reason: `removal published to ${provider.name}'s change stream (cursor ${removed.changeSeq}); waiting for agents to confirm` });
+  // The removal was published just now, so no agent can have confirmed it yet.
+  await tx.awaitConfirmations('withdraw', removed.change);
+  await tx.transition({ status: 'Running', reason: `removal published to ${provider.name}'s change stream; waiting for agents to confirm` });
   return { kind: 'finish' };
 }
 
@@ -72,7 +69,7 @@ export function pushPhaseOne(tx: JobTransaction, job: Job, provider: PushProvide
 async function pushApplyPhaseOne(tx: JobTransaction, job: Job, provider: PushProvider): Promise<JobDisposition> {
   if (tx.action.status === 'NotStarted') await tx.transition({ status: 'Running', reason: `dispatched to ${provider.name}` });
   const added = await tx.ledgerAdd();
-  const sequence = added?.changeSeq ?? (job.payload?.['sequence'] as number | undefined) ?? 0;
+  const sequence = !added ? ((job.payload?.['sequence'] as number | undefined) ?? 0) : added.published ? ((await tx.publishNow()) ?? 0) : 'seq' in added.change ? added.change.seq : 0;
   return { kind: 'keep', payload: { sequence, event: 'block', deliver: true } };
 }
 
@@ -81,7 +78,8 @@ async function pushWithdrawPhaseOne(tx: JobTransaction, job: Job): Promise<JobDi
   const removed = await tx.ledgerRemove();
   // Unblock only when nothing else of this tenant still covers the indicator (overlap counting).
   const deliver = removed !== undefined && removed.remaining === 0;
-  return { kind: 'keep', payload: { sequence: removed?.changeSeq ?? 0, event: 'unblock', deliver, remaining: removed?.remaining ?? 0, applied: removed !== undefined } };
+  const sequence = removed?.change ? ((await tx.publishNow()) ?? 0) : 0;
+  return { kind: 'keep', payload: { sequence, event: 'unblock', deliver, remaining: removed?.remaining ?? 0, applied: removed !== undefined } };
 }
 
 export type DeliveryResult = Awaited<ReturnType<PushProvider['deliver']>> | { kind: 'skipped' };

@@ -149,6 +149,13 @@ export interface ActionSnapshot extends SecurityAction {
 }
 
 /**
+ * A position in a change stream: known (`seq`), or `pending` — the change is written, and its
+ * number assigned, at the end of the transaction, so the stream's head row is locked only briefly
+ * (docs/decisions/0005-change-stream.md).
+ */
+export type ChangeRef = { seq: number } | { pending: true };
+
+/**
  * One job step's view of the database, inside one transaction that holds the job's lease. Ledger
  * operations are idempotent per action (guarded by `appliedAt`/`withdrawnAt`), which is what makes
  * a step safe to redo after a crash.
@@ -156,14 +163,20 @@ export interface ActionSnapshot extends SecurityAction {
 export interface JobTransaction {
   readonly action: ActionSnapshot;
   readonly now: number;
-  /** Adds the action's indicator to its provider's ledger; undefined when already applied. */
-  ledgerAdd(): Promise<{ refcount: number; changeSeq: number; published: boolean } | undefined>;
-  /** Removes it; undefined when it was never applied or is already withdrawn. */
-  ledgerRemove(): Promise<{ remaining: number; changeSeq: number | null } | undefined>;
+  /**
+   * Adds the action's indicator to its provider's ledger; undefined when already applied.
+   * `published`: a change was appended (a new entry or a later expiry), `change` is pending;
+   * otherwise `change` is the change that already put the entry in force.
+   */
+  ledgerAdd(): Promise<{ refcount: number; published: boolean; change: ChangeRef } | undefined>;
+  /** Removes it; undefined when it was never applied or is already withdrawn; `change` null when none was needed. */
+  ledgerRemove(): Promise<{ remaining: number; change: ChangeRef | null } | undefined>;
+  /** Writes the changes appended so far and returns the number of the last one (push payloads need it). */
+  publishNow(): Promise<number | null>;
   /** Appends a state and updates status, lastActionDateTime, completedDateTime and errorInfo. */
   transition(t: Transition): Promise<void>;
-  /** The action completes when every registered agent has confirmed `changeSeq`. */
-  awaitConfirmations(kind: 'apply' | 'withdraw', changeSeq: number): Promise<void>;
+  /** The action completes when every registered agent has confirmed `change`. */
+  awaitConfirmations(kind: 'apply' | 'withdraw', change: ChangeRef): Promise<void>;
   /** Registered agents of the action's provider and the lowest cursor they all confirmed. */
   agents(): Promise<{ count: number; minConfirmed: number }>;
   /** Drops the action's pending apply job unless a worker holds it right now. */
@@ -197,6 +210,8 @@ export interface EngineStore {
   expireDue(now: number, limit: number): Promise<number>;
   /** Earliest pending expiry, if any. */
   nextExpiry(): Promise<number | null>;
+  /** Extends the leases `owner` still holds on `jobIds` to `until` (a heartbeat while they run). */
+  renewLeases(owner: string, jobIds: readonly number[], until: number): Promise<number>;
   /** Gives back every lease `owner` holds (graceful shutdown). */
   releaseLeases(owner: string): Promise<number>;
   backlog(now: number): Promise<{ due: number; leased: number; expiredLeases: number }>;

@@ -58,6 +58,12 @@ describeRequiring(requirement, 'nftables agent enforcing BlockIp in a network na
     writeFileSync(join(tokenDir, 'token'), `${credential.token}\n`, { mode: 0o600 });
     await startListener(lab, lab.enforcer, port);
     prober = await startProber(lab, lab.client);
+    // Fresh veths: IPv6 neighbour discovery can take a moment under load. Wait (bounded) until both
+    // families carry a connection before the agent starts; the first test then asserts it for all.
+    for (const from of ['10.66.0.2', 'fd00:66::2']) {
+      const to = from.includes(':') ? lab.enforcerAddress6 : lab.enforcerAddress;
+      for (let deadline = Date.now() + 10_000; !(await prober.connect(from, to, port)).ok && Date.now() < deadline; );
+    }
     agent = await startAgent();
   }, 60_000);
 

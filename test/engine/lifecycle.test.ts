@@ -231,7 +231,7 @@ for (const backend of backends()) {
         expect(history(waiting)).toEqual([
           ['NotStarted', 'created'],
           ['Running', 'dispatched to fw-agents'],
-          ['Running', `published to fw-agents's change stream (cursor ${batch.cursor}); waiting for 2 agent(s) to confirm`],
+          ['Running', `published to fw-agents's change stream; waiting for 2 agent(s) to confirm`],
         ]);
         expect(waiting.completedDateTime).toBeNull();
 
@@ -253,7 +253,7 @@ for (const backend of backends()) {
         expect(history(done)).toEqual([
           ['NotStarted', 'created'],
           ['Running', 'dispatched to fw-agents'],
-          ['Running', `published to fw-agents's change stream (cursor ${batch.cursor}); waiting for 2 agent(s) to confirm`],
+          ['Running', `published to fw-agents's change stream; waiting for 2 agent(s) to confirm`],
           ['Running', `agent fw-1 of fw-agents applied the change stream through cursor ${batch.cursor}`],
           ['Running', `agent fw-2 of fw-agents applied the change stream through cursor ${batch.cursor}`],
           ['Completed', 'enforced: confirmed by all 2 agent(s) of fw-agents'],

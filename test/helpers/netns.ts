@@ -172,6 +172,9 @@ export function createNetnsLab(): NetnsLab {
     nsRun(enforcer, 'ip', ['-6', 'addr', 'add', `${lab.enforcerAddress6}/64`, 'dev', 'data', 'nodad']);
     nsRun(client, 'ip', ['addr', 'add', '10.66.0.2/16', 'dev', 'data']);
     for (const ns of [client, enforcer]) {
+      // No Duplicate Address Detection: the link-local addresses neighbour discovery uses would
+      // stay tentative for a second or two after the link comes up, and the first IPv6 probe fail.
+      nsRun(ns, 'sh', ['-c', 'for f in all default data; do echo 0 > /proc/sys/net/ipv6/conf/$f/accept_dad; done']);
       nsRun(ns, 'ip', ['link', 'set', 'lo', 'up']);
       nsRun(ns, 'ip', ['link', 'set', 'data', 'up']);
     }

@@ -9,6 +9,7 @@ import { filterToSql } from './filter-to-sql.js';
 import { afterPosition, orderByClauses } from './keyset.js';
 import { sortKeyFor } from './action-columns.js';
 import { GroupCommit } from './group-commit.js';
+import { retryTransient } from './transient.js';
 
 export interface SqlActionStoreOptions {
   db: Kysely<Database>;
@@ -22,7 +23,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
   const now = options.now ?? Date.now;
 
   const creates = new GroupCommit<{ action: SecurityAction; work: { provider: string } | null }>(async (items) => {
-    await db.transaction().execute((trx) => insertActions(trx, items));
+    await retryTransient(() => db.transaction().execute((trx) => insertActions(trx, items)));
     const withWork = items.filter((i) => i.work);
     if (withWork.length > 0) {
       const expiries = withWork.map((i) => i.action.expiresAt).filter((e): e is number => e !== null);
@@ -42,12 +43,12 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     },
 
     async get(tenantId, id) {
-      const row = await db
+      const row = await retryTransient(() => db
         .selectFrom('actions')
         .select(actionSelection)
         .where('tenant_id', '=', tenantId)
         .where('id', '=', id)
-        .executeTakeFirst();
+        .executeTakeFirst());
       return row ? rowToAction(row) : undefined;
     },
 
@@ -60,7 +61,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
       for (const clause of orderByClauses(query.orderBy)) q = q.orderBy(clause);
       q = q.limit(query.top + 1);
       if (query.skip && !query.after) q = q.offset(query.skip);
-      const rows = query.top === 0 ? [] : await q.execute();
+      const rows = query.top === 0 ? [] : await retryTransient(() => q.execute());
       const more = rows.length > query.top;
       const page = more ? rows.slice(0, query.top) : rows;
       const items = page.map(rowToAction);
@@ -71,15 +72,15 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     },
 
     async count(tenantId, filter) {
-      const row = await base(tenantId, filter)
+      const row = await retryTransient(() => base(tenantId, filter)
         .select((eb) => eb.fn.countAll<number | string>().as('n'))
-        .executeTakeFirstOrThrow();
+        .executeTakeFirstOrThrow());
       return Number(row.n);
     },
 
     async cancel(tenantId: string, id: string, state: SecurityActionState): Promise<CancelOutcome> {
       // One clock: the state's time is also cancelledDateTime and lastActionDateTime.
-      const outcome = await db.transaction().execute((trx) => cancelInTransaction(trx, caps, tenantId, id, state, state.updatedAt));
+      const outcome = await retryTransient(() => db.transaction().execute((trx) => cancelInTransaction(trx, caps, tenantId, id, state, state.updatedAt)));
       if (outcome.queued) notifier.notify('jobs', '');
       return outcome.result;
     },
@@ -101,14 +102,18 @@ async function cancelInTransaction(
   if (action.cancelled_at !== null) return { result: 'alreadyCancelled', queued: false };
 
   const seq = Number(action.seq);
-  // Never dispatched (no attempt made, nobody holds it): drop the work; the action ends here.
-  const dropped = await trx
-    .deleteFrom('jobs')
+  // Never dispatched (no attempt made, nobody holds it): drop the work; the action ends here. A job
+  // an engine has locked right now is skipped, not waited for (the engine waits for this action's
+  // row: waiting here would deadlock); it counts as dispatched and gets a withdrawal.
+  let undispatched = trx
+    .selectFrom('jobs')
+    .select('id')
     .where('action_seq', '=', seq)
     .where('kind', '=', 'apply')
     .where('attempts', '=', 0)
-    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', at)]))
-    .executeTakeFirst();
+    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', at)]));
+  if (caps.skipLocked) undispatched = undispatched.forUpdate().skipLocked();
+  const dropped = await trx.deleteFrom('jobs').where('id', 'in', undispatched).executeTakeFirst();
   if (Number(dropped.numDeletedRows) > 0) {
     const ended: SecurityActionState = { ...state, status: 'NotStarted', reason: 'cancelled before dispatch; nothing was sent to a provider' };
     await trx

@@ -4,11 +4,12 @@ import type { DialectCapabilities } from '../dialects.js';
 import type { AgentStore } from '../ports.js';
 import type { Database } from './schema.js';
 import { stateJson } from './action-rows.js';
+import { retryTransient } from './transient.js';
 
 export function createSqlAgentStore(db: Kysely<Database>, caps: DialectCapabilities): AgentStore {
   return {
     async confirm(agent, cursor, now) {
-      return db.transaction().execute(async (trx) => {
+      return retryTransient(() => db.transaction().execute(async (trx) => {
         let select = trx.selectFrom('credentials').select(['confirmed_seq', 'revoked_at']).where('id', '=', agent.id);
         if (caps.rowLocks) select = select.forUpdate();
         const row = await select.executeTakeFirst();
@@ -38,11 +39,11 @@ export function createSqlAgentStore(db: Kysely<Database>, caps: DialectCapabilit
         }
         const completed = await settleIn(trx, caps, agent.tenantId, agent.provider, now);
         return { confirmed: next, completed };
-      });
+      }));
     },
 
     settle(tenantId, provider, now) {
-      return db.transaction().execute((trx) => settleIn(trx, caps, tenantId, provider, now));
+      return retryTransient(() => db.transaction().execute((trx) => settleIn(trx, caps, tenantId, provider, now)));
     },
 
     async prune(before) {

@@ -80,6 +80,11 @@ async function openPostgres(options: DatabaseOptions, onError: (e: Error) => voi
     await c.connect();
     try {
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    } catch (e) {
+      // IF NOT EXISTS is not atomic: nodes starting together can race; the loser sees the winner's
+      // schema as a duplicate, which is exactly the outcome it wanted.
+      const code = (e as { code?: string }).code;
+      if (code !== '23505' && code !== '42P06') throw e;
     } finally {
       await c.end();
     }

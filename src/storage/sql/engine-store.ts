@@ -6,6 +6,7 @@ import type { Database } from './schema.js';
 import { createJobTransaction } from './job-transaction.js';
 import { stateJson } from './action-rows.js';
 import { runSql } from './raw-sql.js';
+import { ChangeLog } from './change-log.js';
 
 export interface SqlEngineStoreOptions {
   db: Kysely<Database>;
@@ -36,9 +37,10 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
 
     async runBatch(providers, now, limit, body) {
       if (providers.length === 0) return { count: 0, retryAt: null };
-      const published = new Map<string, number>();
+      let published: ReadonlyMap<string, number> = new Map();
       let retryAt: number | null = null;
       const count = await db.transaction().execute(async (trx) => {
+        const log = new ChangeLog(trx, caps, now);
         let due = trx
           .selectFrom('jobs')
           .innerJoin('actions', 'actions.seq', 'jobs.action_seq')
@@ -54,10 +56,7 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
         rows.sort((a, b) => cmp(a.tenant_id, b.tenant_id) || cmp(a.provider, b.provider) || cmp(a.indicator_type, b.indicator_type) || cmp(a.indicator, b.indicator) || Number(a.id) - Number(b.id));
         for (const row of rows) {
           const job = toJob(row);
-          const tx = await createJobTransaction(trx, caps, job, now, (seq) => {
-            const key = `${job.tenantId}\n${job.provider}`;
-            published.set(key, Math.max(published.get(key) ?? 0, seq));
-          });
+          const tx = await createJobTransaction(trx, caps, job, now, log);
           if (!tx) {
             await trx.deleteFrom('jobs').where('id', '=', job.id).execute();
             continue;
@@ -67,6 +66,9 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
           await dispose(trx, caps, job, d);
           if (d.kind === 'retry') retryAt = Math.min(retryAt ?? Infinity, d.runAt);
         }
+        // Last, so each stream's head row is locked only from here to the commit.
+        await log.flush();
+        published = log.published();
         return rows.length;
       });
       for (const [key, seq] of published) notifier.notify('changes', `${key}\n${seq}`);
@@ -74,14 +76,15 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
     },
 
     async runJob(job, owner, now, body) {
-      const published: { tenantId: string; provider: string; seq: number }[] = [];
+      let published: ReadonlyMap<string, number> = new Map();
       let wake = false;
       const outcome = await db.transaction().execute(async (trx) => {
+        const log = new ChangeLog(trx, caps, now);
         // Fence: the step only counts if we still hold the lease.
         let fence = trx.selectFrom('jobs').select('id').where('id', '=', job.id).where('lease_owner', '=', owner);
         if (caps.rowLocks) fence = fence.forUpdate();
         if (!(await fence.executeTakeFirst())) return 'lost' as const;
-        const tx = await createJobTransaction(trx, caps, job, now, (seq) => published.push({ tenantId: job.tenantId, provider: job.provider, seq }));
+        const tx = await createJobTransaction(trx, caps, job, now, log);
         if (!tx) {
           await trx.deleteFrom('jobs').where('id', '=', job.id).execute();
           return 'done' as const;
@@ -89,6 +92,8 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
         const disposition = await body(tx);
         await tx.flush();
         await dispose(trx, caps, job, disposition);
+        await log.flush();
+        published = log.published();
         // An apply that finished or gave back its lease no longer holds up a withdrawal parked
         // behind it (see the engine's push withdraw): make that withdrawal due now.
         if (job.kind === 'apply' && disposition.kind !== 'keep') {
@@ -97,7 +102,7 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
         }
         return 'done' as const;
       });
-      for (const p of published) notifier.notify('changes', `${p.tenantId}\n${p.provider}\n${p.seq}`);
+      for (const [stream, seq] of published) notifier.notify('changes', `${stream}\n${seq}`);
       if (wake) notifier.notify('jobs', '');
       return outcome;
     },
@@ -158,6 +163,12 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
         .where('expires_at', 'is not', null)
         .executeTakeFirst();
       return row?.next === null || row?.next === undefined ? null : Number(row.next);
+    },
+
+    async renewLeases(owner, jobIds, until) {
+      if (jobIds.length === 0) return 0;
+      const r = await db.updateTable('jobs').set({ lease_until: until }).where('lease_owner', '=', owner).where('id', 'in', [...jobIds]).executeTakeFirst();
+      return Number(r.numUpdatedRows);
     },
 
     async releaseLeases(owner) {

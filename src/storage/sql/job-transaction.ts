@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { DialectCapabilities } from '../dialects.js';
-import type { ActionSnapshot, Job, JobTransaction, Transition } from '../ports.js';
+import type { ActionSnapshot, ChangeRef, Job, JobTransaction, Transition } from '../ports.js';
+import type { ChangeLog, PendingChange } from './change-log.js';
 import type { Database } from './schema.js';
 import { appendJsonText, forUpdate, runSql } from './raw-sql.js';
 import type { ActionRow } from './action-rows.js';
@@ -24,7 +25,7 @@ export async function createJobTransaction(
   caps: DialectCapabilities,
   job: Job,
   now: number,
-  onPublished: (seq: number) => void,
+  log: ChangeLog,
 ): Promise<BufferedJobTransaction | undefined> {
   const row = (await runSql<ActionRow>(trx, caps, `select * from actions where seq = ?${forUpdate(caps)}`, [job.actionSeq])).rows[0];
   if (!row) return undefined;
@@ -46,6 +47,9 @@ export async function createJobTransaction(
   let completedAt: number | null = row.completed_at === null ? null : Number(row.completed_at);
   let lastActionAt = Number(row.last_action_at);
   const newStates: string[] = [];
+  /** the change this step published last, for confirmations and push payloads */
+  let lastChange: PendingChange | undefined;
+  const refOf = (c: PendingChange): ChangeRef => (c.seq === undefined ? { pending: true } : { seq: c.seq });
 
   return {
     action,
@@ -54,9 +58,10 @@ export async function createJobTransaction(
       if (action.appliedAt !== null) return undefined;
       action.appliedAt = now;
       dirty = true;
-      const result = await ledgerAdd(trx, caps, stream, action.indicator, action.expiresAt, now);
-      if (result.published) onPublished(result.changeSeq);
-      return result;
+      const result = await ledgerAdd(trx, caps, log, stream, action.indicator, action.expiresAt);
+      if (!('stream' in result.change)) return { refcount: result.refcount, published: false, change: result.change };
+      lastChange = result.change;
+      return { refcount: result.refcount, published: result.published, change: refOf(result.change) };
     },
     async ledgerRemove() {
       if (action.appliedAt === null || action.withdrawnAt !== null) return undefined;
@@ -75,9 +80,13 @@ export async function createJobTransaction(
           .executeTakeFirstOrThrow();
         return Number(agg.forever) > 0 || agg.latest === null ? null : Number(agg.latest);
       };
-      const result = await ledgerRemove(trx, caps, stream, action.indicator, remainingExpiry, now);
-      if (result.changeSeq !== null) onPublished(result.changeSeq);
-      return result;
+      const result = await ledgerRemove(trx, caps, log, stream, action.indicator, remainingExpiry);
+      if (result.change) lastChange = result.change;
+      return { remaining: result.remaining, change: result.change ? refOf(result.change) : null };
+    },
+    async publishNow() {
+      await log.flush();
+      return lastChange?.seq ?? null;
     },
     async transition(t: Transition) {
       const ends = t.status === 'Completed' || t.status === 'Failed' ? (t.ends ?? true) : false;
@@ -90,11 +99,16 @@ export async function createJobTransaction(
       action.status = t.status;
       action.states.push(state);
     },
-    async awaitConfirmations(kind, changeSeq) {
+    async awaitConfirmations(kind, change) {
+      if ('pending' in change) {
+        if (!lastChange) throw new Error('awaitConfirmations(pending) without a published change');
+        lastChange.confirmations.push({ actionSeq: action.seq, kind });
+        return;
+      }
       await trx
         .insertInto('confirmations')
-        .values({ tenant_id: action.tenantId, provider: job.provider, action_seq: action.seq, kind, change_seq: changeSeq })
-        .onConflict((oc) => oc.columns(['action_seq', 'kind']).doUpdateSet({ change_seq: changeSeq }))
+        .values({ tenant_id: action.tenantId, provider: job.provider, action_seq: action.seq, kind, change_seq: change.seq })
+        .onConflict((oc) => oc.columns(['action_seq', 'kind']).doUpdateSet({ change_seq: change.seq }))
         .execute();
     },
     async agents() {
