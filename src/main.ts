@@ -99,6 +99,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         notifier: database.notifier,
         logger: logger.child({ component: 'engine' }),
         settings: config.engine,
+        parallelBatches: database.caps.skipLocked ? 4 : 1,
         metrics: {
           step: (provider, kind, outcome) => metrics.engineSteps.inc({ provider, kind, outcome }),
           providerError: (provider, final) => metrics.providerErrors.inc({ provider, final: String(final) }),

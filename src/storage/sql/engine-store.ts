@@ -7,6 +7,8 @@ import { createJobTransaction } from './job-transaction.js';
 import { stateJson } from './action-rows.js';
 import { runSql } from './raw-sql.js';
 import { ChangeLog } from './change-log.js';
+import { BulkWrites } from './bulk-writes.js';
+import type { ActionRow } from './action-rows.js';
 
 export interface SqlEngineStoreOptions {
   db: Kysely<Database>;
@@ -41,31 +43,36 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
       let retryAt: number | null = null;
       const count = await db.transaction().execute(async (trx) => {
         const log = new ChangeLog(trx, caps, now);
-        let due = trx
-          .selectFrom('jobs')
-          .innerJoin('actions', 'actions.seq', 'jobs.action_seq')
-          .select(['jobs.id', 'jobs.tenant_id', 'jobs.action_seq', 'jobs.kind', 'jobs.provider', 'jobs.attempts', 'jobs.payload', 'jobs.last_error', 'actions.indicator_type', 'actions.indicator'])
-          .where('jobs.provider', 'in', providers)
-          .where('jobs.run_at', '<=', now)
-          .where((eb) => eb.or([eb('jobs.lease_until', 'is', null), eb('jobs.lease_until', '<', now)]))
-          .orderBy('jobs.run_at')
-          .orderBy('jobs.id')
-          .limit(limit);
-        if (caps.skipLocked) due = due.forUpdate(['jobs']).skipLocked();
-        const rows = await due.execute();
-        rows.sort((a, b) => cmp(a.tenant_id, b.tenant_id) || cmp(a.provider, b.provider) || cmp(a.indicator_type, b.indicator_type) || cmp(a.indicator, b.indicator) || Number(a.id) - Number(b.id));
+        const writes = new BulkWrites(trx, caps);
+        const agents = new Map<string, { count: number; minConfirmed: number }>();
+        // One query claims the jobs and reads (and locks) their actions.
+        const rows = (
+          await runSql<ActionRow & { job_id: number | string; job_tenant_id: string; job_kind: string; job_provider: string; job_attempts: number; job_payload: string | null; job_last_error: string | null }>(
+            trx, caps,
+            `select a.*, j.id as job_id, j.tenant_id as job_tenant_id, j.kind as job_kind, j.provider as job_provider, j.attempts as job_attempts,
+                    j.payload as job_payload, j.last_error as job_last_error
+             from jobs j join actions a on a.seq = j.action_seq
+             where j.provider in (${providers.map(() => '?').join(', ')}) and j.run_at <= ? and (j.lease_until is null or j.lease_until < ?)
+             order by j.run_at, j.id limit ?${caps.skipLocked ? ' for update of j, a skip locked' : ''}`,
+            [...providers, now, now, limit],
+          )
+        ).rows;
+        rows.sort((a, b) => cmp(a.tenant_id, b.tenant_id) || cmp(a.job_provider, b.job_provider) || cmp(a.indicator_type, b.indicator_type) || cmp(a.indicator, b.indicator) || Number(a.job_id) - Number(b.job_id));
+        const seen = new Set<number>();
         for (const row of rows) {
-          const job = toJob(row);
-          const tx = await createJobTransaction(trx, caps, job, now, log);
-          if (!tx) {
-            await trx.deleteFrom('jobs').where('id', '=', job.id).execute();
-            continue;
-          }
+          // One step per action per batch: a second job of the same action (an apply and its
+          // withdrawal) needs the first one's outcome, so it waits for the next batch.
+          if (seen.has(Number(row.seq))) continue;
+          seen.add(Number(row.seq));
+          const job = toJob({ id: row.job_id, tenant_id: row.job_tenant_id, action_seq: row.seq, kind: row.job_kind, provider: row.job_provider, attempts: row.job_attempts, payload: row.job_payload, last_error: row.job_last_error });
+          const tx = (await createJobTransaction(trx, caps, job, now, log, { row, writes, agents }))!;
           const d = await body(tx, job);
           await tx.flush();
-          await dispose(trx, caps, job, d);
+          if (d.kind === 'finish') writes.finishJob(job.id);
+          else await dispose(trx, caps, job, d);
           if (d.kind === 'retry') retryAt = Math.min(retryAt ?? Infinity, d.runAt);
         }
+        await writes.flush();
         // Last, so each stream's head row is locked only from here to the commit.
         await log.flush();
         published = log.published();

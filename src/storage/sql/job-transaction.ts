@@ -2,6 +2,7 @@ import type { Transaction } from 'kysely';
 import type { DialectCapabilities } from '../dialects.js';
 import type { ActionSnapshot, ChangeRef, Job, JobTransaction, Transition } from '../ports.js';
 import type { ChangeLog, PendingChange } from './change-log.js';
+import { appendToJsonArray, type BulkWrites } from './bulk-writes.js';
 import type { Database } from './schema.js';
 import { appendJsonText, forUpdate, runSql } from './raw-sql.js';
 import type { ActionRow } from './action-rows.js';
@@ -26,8 +27,9 @@ export async function createJobTransaction(
   job: Job,
   now: number,
   log: ChangeLog,
+  batch?: { row: ActionRow | undefined; writes: BulkWrites; agents: Map<string, { count: number; minConfirmed: number }> },
 ): Promise<BufferedJobTransaction | undefined> {
-  const row = (await runSql<ActionRow>(trx, caps, `select * from actions where seq = ?${forUpdate(caps)}`, [job.actionSeq])).rows[0];
+  const row = batch ? batch.row : (await runSql<ActionRow>(trx, caps, `select * from actions where seq = ?${forUpdate(caps)}`, [job.actionSeq])).rows[0];
   if (!row) return undefined;
   // A spread copies the parsed fields, not the (non-enumerable) stored JSON text, which the step's
   // in-memory changes would make stale.
@@ -112,6 +114,9 @@ export async function createJobTransaction(
         .execute();
     },
     async agents() {
+      const cacheKey = `${action.tenantId}\n${job.provider}`;
+      const cached = batch?.agents.get(cacheKey);
+      if (cached) return cached;
       const r = await trx
         .selectFrom('credentials')
         .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min(eb.fn.coalesce('confirmed_seq', eb.lit(0))).as('min')])
@@ -120,7 +125,9 @@ export async function createJobTransaction(
         .where('provider', '=', job.provider)
         .where('revoked_at', 'is', null)
         .executeTakeFirstOrThrow();
-      return { count: Number(r.n), minConfirmed: r.min === null ? 0 : Number(r.min) };
+      const agents = { count: Number(r.n), minConfirmed: r.min === null ? 0 : Number(r.min) };
+      batch?.agents.set(cacheKey, agents);
+      return agents;
     },
     async dropApplyJob() {
       const other = await trx.selectFrom('jobs').select(['id', 'lease_owner', 'lease_until']).where('action_seq', '=', action.seq).where('kind', '=', 'apply').executeTakeFirst();
@@ -131,6 +138,15 @@ export async function createJobTransaction(
     },
     async flush() {
       if (!dirty) return;
+      if (batch) {
+        batch.writes.updateAction({
+          seq: action.seq, status: action.status, lastActionAt, completedAt, errorInfo, appliedAt: action.appliedAt,
+          withdrawnAt: action.withdrawnAt, states: appendToJsonArray(row.states, newStates),
+        });
+        dirty = false;
+        newStates.length = 0;
+        return;
+      }
       // One fixed-shape UPDATE: unchanged columns are written back from the locked snapshot.
       const states = newStates.length > 0 ? appendJsonText(caps, 'states', newStates.length) : 'states';
       await runSql(trx, caps, `update actions set status = ?, last_action_at = ?, completed_at = ?, error_info = ?, applied_at = ?, withdrawn_at = ?, states = ${states} where seq = ?`, [

@@ -1,0 +1,68 @@
+import type { Transaction } from 'kysely';
+import type { DialectCapabilities } from '../dialects.js';
+import type { Database } from './schema.js';
+import { runSql } from './raw-sql.js';
+
+/** One action's row after a step: every column a step may change, with the full new states JSON. */
+export interface ActionRowUpdate {
+  seq: number;
+  status: string;
+  lastActionAt: number;
+  completedAt: number | null;
+  errorInfo: string | null;
+  appliedAt: number | null;
+  withdrawnAt: number | null;
+  states: string;
+}
+
+const rowsPerStatement = 100;
+
+/**
+ * Writes collected at the end of an engine batch, a statement per hundred rows instead of one per
+ * job: the action rows (read and locked at the start of the batch, so writing computed values back
+ * is safe) and the finished jobs.
+ */
+export class BulkWrites {
+  private readonly actions: ActionRowUpdate[] = [];
+  private readonly finishedJobs: number[] = [];
+
+  constructor(private readonly trx: Transaction<Database>, private readonly caps: DialectCapabilities) {}
+
+  updateAction(u: ActionRowUpdate): void {
+    this.actions.push(u);
+  }
+
+  finishJob(id: number): void {
+    this.finishedJobs.push(id);
+  }
+
+  async flush(): Promise<void> {
+    for (let i = 0; i < this.actions.length; i += rowsPerStatement) {
+      const chunk = this.actions.slice(i, i + rowsPerStatement);
+      const row =
+        'select cast(? as bigint) as seq, cast(? as text) as status, cast(? as bigint) as last_action_at, cast(? as bigint) as completed_at, ' +
+        'cast(? as text) as error_info, cast(? as bigint) as applied_at, cast(? as bigint) as withdrawn_at, cast(? as text) as states';
+      await runSql(
+        this.trx, this.caps,
+        `update actions set status = v.status, last_action_at = v.last_action_at, completed_at = v.completed_at, error_info = v.error_info,
+           applied_at = v.applied_at, withdrawn_at = v.withdrawn_at, states = v.states
+         from (${chunk.map(() => row).join(' union all ')}) as v where actions.seq = v.seq`,
+        chunk.flatMap((u) => [u.seq, u.status, u.lastActionAt, u.completedAt, u.errorInfo, u.appliedAt, u.withdrawnAt, u.states]),
+      );
+    }
+    for (let i = 0; i < this.finishedJobs.length; i += 500) {
+      const chunk = this.finishedJobs.slice(i, i + 500);
+      await runSql(this.trx, this.caps, `delete from jobs where id in (${chunk.map(() => '?').join(', ')})`, chunk);
+    }
+    this.actions.length = 0;
+    this.finishedJobs.length = 0;
+  }
+}
+
+/** Appends JSON values to a stored JSON array text (compact from SQLite, spaced from PostgreSQL). */
+export function appendToJsonArray(array: string, values: readonly string[]): string {
+  if (values.length === 0) return array;
+  const trimmed = array.trimEnd();
+  const body = trimmed.slice(0, -1).trimEnd();
+  return `${body}${body.endsWith('[') ? '' : ','}${values.join(',')}]`;
+}
