@@ -6,7 +6,7 @@ import type { ChangeStreamService } from '../../services/change-stream-service.j
 import type { CredentialService } from '../../services/credential-service.js';
 import type { FeedService } from '../../services/feed-service.js';
 import { presentedCredential } from '../credential-auth.js';
-import { etagOf, feedVersion, isFeedFile, renderFeed, type FeedFile, type RpzSettings } from '../wire/feed-formats.js';
+import { feedEtag, feedVersion, isFeedFile, renderFeed, type FeedFile, type RpzSettings } from '../wire/feed-formats.js';
 import { changeBatchToJson, parseChangeQuery } from '../wire/change-batch-json.js';
 import type { Metrics } from '../../metrics/metrics.js';
 
@@ -25,7 +25,7 @@ export interface FeedRouteDeps {
  * data as a change stream.
  */
 export function registerFeedRoutes(app: FastifyInstance, deps: FeedRouteDeps): void {
-  const cache = new Map<string, { version: number; body: string; etag: string }>();
+  const cache = new Map<string, { version: number; body: string }>();
   app.addHook('onResponse', async (request, reply) => {
     const url = request.routeOptions.url ?? '';
     if (!url.startsWith('/feeds/')) return;
@@ -44,18 +44,17 @@ export function registerFeedRoutes(app: FastifyInstance, deps: FeedRouteDeps): v
     const view = await deps.feeds.view(tenantId, provider);
     const key = `${tenantId}\n${provider}\n${file}`;
     const version = feedVersion(file as FeedFile, view);
+    const etag = feedEtag(file as FeedFile, version);
+    reply.header('etag', etag).header('cache-control', 'no-cache');
+    if (view.stale) reply.header('warning', '110 - "Response is stale: the database is unreachable"');
+    // An unchanged feed is answered without rendering anything.
+    if (noneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send();
     let entry = cache.get(key);
     cache.delete(key); // re-inserted below: the Map's order is least recently used first
-    if (!entry || entry.version !== version) {
-      const body = renderFeed(file as FeedFile, view, deps.rpz);
-      entry = { version, body, etag: etagOf(body) };
-    }
+    if (!entry || entry.version !== version) entry = { version, body: renderFeed(file as FeedFile, view, deps.rpz) };
     cache.set(key, entry);
     // Rendered bodies can be large: keep those of the most recently read feeds only.
     while (cache.size > maxRenderedFeeds) cache.delete(cache.keys().next().value!);
-    reply.header('etag', entry.etag).header('cache-control', 'no-cache');
-    if (view.stale) reply.header('warning', '110 - "Response is stale: the database is unreachable"');
-    if (noneMatch(request.headers['if-none-match'], entry.etag)) return reply.code(304).send();
     return reply.header('content-type', 'text/plain; charset=utf-8').send(entry.body);
   };
 
@@ -127,9 +126,10 @@ function feedCredentialVerifier(credentials: CredentialService): (request: Fasti
  */
 function noneMatch(header: string | undefined, etag: string): boolean {
   if (header === undefined) return false;
+  const opaque = etag.replace(/^W\//, '');
   return header.split(',').some((t) => {
     const tag = t.trim();
-    return tag === '*' || tag.replace(/^W\//, '') === etag;
+    return tag === '*' || tag.replace(/^W\//, '') === opaque;
   });
 }
 

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { IndicatorType } from '../../domain/indicators/indicator.js';
 import { toEdlUrl } from '../../domain/indicators/url.js';
 import type { FeedView } from '../../services/feed-service.js';
@@ -28,8 +27,9 @@ export function feedVersion(file: FeedFile, view: FeedView): number {
 }
 
 /**
- * Renders a feed file. Lists are one entry per line, sorted so every node serves byte-identical
- * content (and the same ETag) for the same state:
+ * Renders a feed file, one entry per line, in a single pass over the feed's entries (in stream
+ * order: firewalls and resolvers treat these lists as sets; sorting a million entries cost more
+ * than everything else):
  * - `ip.txt`: IPs and CIDRs (Palo Alto EDL, FortiGate threat feed, pfSense/OPNsense URL table);
  * - `domain.txt`: each blocked domain and its `*.` wildcard (subdomains are blocked too, as in RPZ);
  * - `url.txt`: EDL URL format, no scheme (`evil.example/path`);
@@ -39,29 +39,52 @@ export function feedVersion(file: FeedFile, view: FeedView): number {
  *   trigger under the resolver's zone name are left out (see {@link rpzOriginReserve}).
  */
 export function renderFeed(file: FeedFile, view: FeedView, rpz: RpzSettings): string {
-  const values = [...(view.byType.get(sourceType[file])?.keys() ?? [])];
+  const entries = view.byType.get(sourceType[file]) ?? new Map<string, number | null>();
   switch (file) {
     case 'ip.txt':
     case 'sha256.txt':
     case 'sha1.txt':
     case 'md5.txt':
-      return lines(values.sort());
+      return lines([...entries.keys()]);
     case 'url.txt':
-      return lines([...new Set(values.map(toEdlUrl))].sort());
+      // Different URLs can share an EDL form (http:// and https://): list each form once.
+      return lines([...new Set(Array.from(entries.keys(), toEdlUrl))]);
     case 'domain.txt':
-      return lines([...new Set(values.flatMap(withWildcard))].sort());
+      return lines(domainLines(entries, (name) => name));
     case 'rpz.zone':
-      return rpzZone([...new Set(values.flatMap(withWildcard))].sort(), view.cursor, rpz);
+      return rpzZone(entries, view.cursor, rpz);
     default:
       return file satisfies never;
   }
 }
 
-export function etagOf(body: string): string {
-  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+/**
+ * `W/"<file>-<version>"`: the version is the stream position of the last change to the file's
+ * content, so answering `If-None-Match` needs no rendering and no hashing. Weak, because two nodes
+ * at the same version hold the same entries but may list them in a different order.
+ */
+export function feedEtag(file: FeedFile, version: number): string {
+  return `W/"${file.replace('.', '-')}-${version}"`;
 }
 
-const withWildcard = (d: string) => (d.startsWith('*.') ? [d] : [d, `*.${d}`]);
+/**
+ * Each domain and its wildcard, one line each; an explicit `*.x` entry is skipped when `x` itself is
+ * blocked (its wildcard line is already there).
+ */
+function domainLines(entries: ReadonlyMap<string, unknown>, line: (name: string) => string, keep: (name: string) => boolean = () => true): string[] {
+  const out: string[] = [];
+  for (const d of entries.keys()) {
+    if (d.startsWith('*.')) {
+      if (!entries.has(d.slice(2)) && keep(d)) out.push(line(d));
+    } else {
+      if (keep(d)) out.push(line(d));
+      const wildcard = `*.${d}`;
+      if (keep(wildcard)) out.push(line(wildcard));
+    }
+  }
+  return out;
+}
+
 const lines = (v: string[]) => (v.length === 0 ? '' : `${v.join('\n')}\n`);
 
 /**
@@ -75,14 +98,14 @@ const lines = (v: string[]) => (v.length === 0 ? '' : `${v.join('\n')}\n`);
 export const rpzOriginReserve = 64;
 const maxRpzOwner = 253 - rpzOriginReserve;
 
-function rpzZone(names: string[], cursor: number, s: RpzSettings): string {
+function rpzZone(entries: ReadonlyMap<string, unknown>, cursor: number, s: RpzSettings): string {
   const serial = cursor % 4294967296;
   const head = [
     `$TTL ${s.ttl}`,
     `@ IN SOA localhost. hostmaster.localhost. ${serial} ${s.refresh} ${s.retry} ${s.expire} ${s.minimum}`,
     '@ IN NS localhost.',
   ];
-  const fits = names.filter((n) => n.length <= maxRpzOwner);
-  const omitted = names.filter((n) => n.length > maxRpzOwner).map((n) => `; omitted, too long for an RPZ trigger: ${n}`);
-  return `${[...head, ...fits.map((n) => `${n} CNAME .`), ...omitted].join('\n')}\n`;
+  const fits = (n: string) => n.length <= maxRpzOwner;
+  const omitted = domainLines(entries, (n) => `; omitted, too long for an RPZ trigger: ${n}`, (n) => !fits(n));
+  return `${[...head, ...domainLines(entries, (n) => `${n} CNAME .`, fits), ...omitted].join('\n')}\n`;
 }
