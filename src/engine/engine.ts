@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Notifier } from '../storage/notifier.js';
+import type { Notifier } from '../storage/ports.js';
 import type { EngineStore, Job, JobDisposition, JobTransaction } from '../storage/ports.js';
 import { isPushProvider, type ProviderDescriptor } from '../providers/provider.js';
 import type { ProviderRegistry } from '../providers/registry.js';

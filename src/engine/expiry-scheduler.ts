@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Notifier } from '../storage/notifier.js';
+import type { Notifier } from '../storage/ports.js';
 import type { EngineStore } from '../storage/ports.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { IndicatorType } from '../domain/indicators/indicator.js';
-import type { Notifier } from '../storage/notifier.js';
+import type { Notifier } from '../storage/ports.js';
 import type { LedgerStore } from '../storage/ports.js';
 
 export interface ChangeBatch {

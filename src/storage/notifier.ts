@@ -1,18 +1,9 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 
-/** Topics the store announces after a commit: new engine work, and new change-stream entries. */
-export type NotifyTopic = 'jobs' | 'changes';
+import type { Notifier, NotifyTopic } from './ports.js';
 
-/**
- * Wake-ups after commits. Payloads are hints, never data: a listener re-reads the database, so a
- * lost or duplicated notification costs latency, not correctness.
- */
-export interface Notifier {
-  notify(topic: NotifyTopic, payload: string): void;
-  subscribe(topic: NotifyTopic, listener: (payload: string) => void): () => void;
-  close(): Promise<void>;
-}
+export type { Notifier, NotifyTopic };
 
 /** SQLite: one process owns the engine, so an in-process emitter is enough. */
 export function createLocalNotifier(): Notifier {

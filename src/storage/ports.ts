@@ -240,3 +240,16 @@ export interface ProviderWorkStats {
   actionsByStatus(): Promise<Record<string, number>>;
   pending(tenantId: string, provider: string): Promise<{ jobs: number; retrying: number; lastError: string | null; waitingForAgents: number }>;
 }
+
+/** Topics the store announces after a commit: new engine work, and new change-stream entries. */
+export type NotifyTopic = 'jobs' | 'changes';
+
+/**
+ * Wake-ups after commits. Payloads are hints, never data: a listener re-reads the database, so a
+ * lost or duplicated notification costs latency, not correctness.
+ */
+export interface Notifier {
+  notify(topic: NotifyTopic, payload: string): void;
+  subscribe(topic: NotifyTopic, listener: (payload: string) => void): () => void;
+  close(): Promise<void>;
+}
