@@ -6,11 +6,14 @@ import { IdentityService } from '../services/identity-service.js';
 import { openDatabase, type DatabaseHandle } from '../storage/sql/database.js';
 import { createSqlIdentityStore, createSqlCredentialStore } from '../storage/sql/identity-store.js';
 import { createSqlMetaStore } from '../storage/sql/meta-store.js';
+import { createSqlAgentStore } from '../storage/sql/agent-store.js';
+import { CredentialService } from '../services/credential-service.js';
+import { buildProviderRegistry } from '../main.js';
 
 /** What the operator commands share: the database (possibly in use by a running service) and identity. */
 export async function withAdminContext<T>(
   config: Readonly<Config>,
-  body: (ctx: { database: DatabaseHandle; identity: IdentityService; issuer: TokenIssuer; credentials: ReturnType<typeof createSqlCredentialStore>; baseUrl: string }) => Promise<T>,
+  body: (ctx: { database: DatabaseHandle; identity: IdentityService; issuer: TokenIssuer; credentials: ReturnType<typeof createSqlCredentialStore>; credentialService: CredentialService; baseUrl: string }) => Promise<T>,
 ): Promise<T> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.databaseSchema, poolSize: 2, sqliteSynchronous: config.sqliteSynchronous });
   try {
@@ -21,7 +24,9 @@ export async function withAdminContext<T>(
     const baseUrl = config.publicUrl ? defaultPublicUrl(config) : ((await createSqlMetaStore(database.db).get('public_url')) ?? defaultPublicUrl(config));
     const issuer = new TokenIssuer(keys, { baseUrl, audience: config.auth.audience, lifetimeSeconds: config.auth.tokenLifetimeSeconds });
     const identity = new IdentityService(store, issuer, { audience: config.auth.audience, baseUrl });
-    return await body({ database, identity, issuer, credentials: createSqlCredentialStore(database.db), baseUrl });
+    const credentials = createSqlCredentialStore(database.db);
+    const credentialService = new CredentialService(credentials, createSqlAgentStore(database.db, database.caps), buildProviderRegistry(config, { baseUrl }));
+    return await body({ database, identity, issuer, credentials, credentialService, baseUrl });
   } finally {
     await database.close();
   }

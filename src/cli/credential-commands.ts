@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { buildProviderRegistry } from '../main.js';
-import { CredentialService } from '../services/credential-service.js';
-import { createSqlAgentStore } from '../storage/sql/agent-store.js';
 import { withAdminContext } from './admin-context.js';
 import { configFromOptions, guarded, storageSettings, withConfigOptions } from './common.js';
 import { checkTenant } from './identity-commands.js';
@@ -23,9 +20,8 @@ export function registerCredentialCommands(program: Command): void {
     guarded(async () => {
       const tenant = checkTenant(opts['tenant'] as string);
       const config = configFromOptions(opts);
-      await withAdminContext(config, async ({ database, credentials, baseUrl }) => {
-        const service = new CredentialService(credentials, createSqlAgentStore(database.db, database.caps), buildProviderRegistry(config, { baseUrl }));
-        const c = await service.createFeedCredential(tenant, opts['name'] as string);
+      await withAdminContext(config, async ({ credentialService, baseUrl }) => {
+        const c = await credentialService.createFeedCredential(tenant, opts['name'] as string);
         const feedUrl = `${baseUrl}/feeds/${tenant}/`;
         if (opts['json']) process.stdout.write(`${JSON.stringify({ id: c.id, tenantId: tenant, token: c.token, feedUrl })}\n`);
         else process.stdout.write(`token: ${c.token}\nfeeds: ${feedUrl}{ip.txt,domain.txt,url.txt,sha256.txt,sha1.txt,md5.txt,rpz.zone}\nThe token is shown only now.\n`);
@@ -47,9 +43,8 @@ export function registerCredentialCommands(program: Command): void {
     guarded(async () => {
       const tenant = checkTenant(opts['tenant'] as string);
       const config = configFromOptions(opts);
-      await withAdminContext(config, async ({ database, credentials, baseUrl }) => {
-        const service = new CredentialService(credentials, createSqlAgentStore(database.db, database.caps), buildProviderRegistry(config, { baseUrl }));
-        const c = await service.createAgentCredential(tenant, opts['provider'] as string, opts['name'] as string);
+      await withAdminContext(config, async ({ credentialService, baseUrl }) => {
+        const c = await credentialService.createAgentCredential(tenant, opts['provider'] as string, opts['name'] as string);
         const out = { id: c.id, tenantId: tenant, provider: c.provider, token: c.token, server: baseUrl };
         process.stdout.write(opts['json'] ? `${JSON.stringify(out)}\n` : `id: ${out.id}\ntoken: ${out.token}\nrun: npx bulwark agent nftables --server ${baseUrl} --tenant ${tenant} --provider ${c.provider} --token-file <file>\n`);
       });
@@ -73,9 +68,8 @@ export function registerCredentialCommands(program: Command): void {
       guarded(async () => {
         const tenant = checkTenant(opts['tenant'] as string);
         const config = configFromOptions(opts);
-        await withAdminContext(config, async ({ database, credentials, baseUrl }) => {
-          const service = new CredentialService(credentials, createSqlAgentStore(database.db, database.caps), buildProviderRegistry(config, { baseUrl }));
-          const ok = await service.revoke(tenant, opts['id'] as string);
+        await withAdminContext(config, async ({ credentialService }) => {
+          const ok = await credentialService.revoke(tenant, opts['id'] as string);
           process.stdout.write(ok ? 'removed\n' : 'no such active agent\n');
           if (!ok) process.exitCode = 1;
         });

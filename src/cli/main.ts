@@ -3,6 +3,7 @@ import { registerServeCommands } from './serve-command.js';
 import { registerIdentityCommands } from './identity-commands.js';
 import { registerMigrateCommand } from './migrate-command.js';
 import { registerCredentialCommands } from './credential-commands.js';
+import { registerAgentCommand } from './agent-command.js';
 
 /** `bulwark <command>`; `bulwark --help` lists everything. */
 export async function run(argv: string[]): Promise<void> {
@@ -17,6 +18,6 @@ export async function run(argv: string[]): Promise<void> {
   registerMigrateCommand(program);
   registerIdentityCommands(program);
   registerCredentialCommands(program);
-  (await import('./agent-command.js')).registerAgentCommand(program);
+  registerAgentCommand(program);
   await program.parseAsync(argv);
 }

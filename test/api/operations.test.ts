@@ -2,10 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../helpers/backends.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { blockIp, createAction } from './support.js';
-import { CredentialService } from '../../src/services/credential-service.js';
-import { buildProviderRegistry } from '../../src/main.js';
-import { createSqlAgentStore } from '../../src/storage/sql/agent-store.js';
-import { createSqlCredentialStore } from '../../src/storage/sql/identity-store.js';
 
 /** Issue 4 §7: /healthz, /readyz, /metrics. */
 for (const backend of backends()) {
@@ -31,9 +27,7 @@ for (const backend of backends()) {
       const created = await createAction(svc, token, blockIp('198.51.100.77'));
       await svc.fetch(`/beta/security/securityActions/${created['id']}`, { token });
       await svc.fetch('/beta/security/securityActions/not-a-guid', { token });
-      const { database } = svc.service;
-      const feed = await new CredentialService(createSqlCredentialStore(database.db), createSqlAgentStore(database.db, database.caps), buildProviderRegistry(svc.config, { baseUrl: svc.url }))
-        .createFeedCredential(tenant, 'metrics-test');
+      const feed = await svc.credentials().createFeedCredential(tenant, 'metrics-test');
       // Once the block is published (cursor 1), a long poll from that cursor stays open.
       for (let deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
         const a = (await (await svc.fetch(`/beta/security/securityActions/${created['id']}`, { token })).json()) as { status: string };

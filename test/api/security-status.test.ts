@@ -1,8 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CredentialService } from '../../src/services/credential-service.js';
-import { buildProviderRegistry } from '../../src/main.js';
-import { createSqlAgentStore } from '../../src/storage/sql/agent-store.js';
-import { createSqlCredentialStore } from '../../src/storage/sql/identity-store.js';
 import { backends } from '../helpers/backends.js';
 import { readOnly, startTestService, type TestService } from '../helpers/service.js';
 import { blockIp, createAction, versions } from './support.js';
@@ -63,9 +59,7 @@ for (const backend of backends()) {
       for (const ip of ['198.51.100.1', '198.51.100.2']) await createAction(svc, token, blockIp(ip));
       await createAction(svc, token, blockIp('198.51.100.3', { vendorInformation: { provider: 'edge-fw' } }));
       await createAction(svc, token, blockIp('198.51.100.4', { vendorInformation: { provider: 'soar' } }));
-      const { database } = svc.service;
-      await new CredentialService(createSqlCredentialStore(database.db), createSqlAgentStore(database.db, database.caps), buildProviderRegistry(svc.config, { baseUrl: svc.url }))
-        .createAgentCredential(tenant, 'edge-fw', 'fw-1');
+      await svc.credentials().createAgentCredential(tenant, 'edge-fw', 'fw-1');
 
       const deadline = Date.now() + 10_000;
       let body: Awaited<ReturnType<typeof status>>['body'];

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { SigningKeys } from '../../src/auth/signing-keys.js';
 import { TokenIssuer } from '../../src/auth/token-issuer.js';
-import { createSqlIdentityStore } from '../../src/storage/sql/identity-store.js';
+import { createSqlCredentialStore, createSqlIdentityStore } from '../../src/storage/sql/identity-store.js';
+import { createSqlAgentStore } from '../../src/storage/sql/agent-store.js';
+import { CredentialService } from '../../src/services/credential-service.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { startService, type RunningService } from '../../src/main.js';
+import { buildProviderRegistry, startService, type RunningService } from '../../src/main.js';
 import { roles } from '../../src/domain/security-action.js';
 import type { Backend } from './backends.js';
 import { sqliteBackend } from './backends.js';
@@ -17,6 +19,8 @@ export interface TestService {
   newTenant(): string;
   /** mint a token through the real issuer (same keys as the service) */
   token(options?: { tenant?: string; roles?: string[]; user?: string; app?: string; lifetimeSeconds?: number }): Promise<string>;
+  /** feed and agent credentials through the real service code */
+  credentials(): CredentialService;
   /** fetch relative to the service URL */
   fetch(path: string, init?: RequestInit & { token?: string }): Promise<Response>;
   close(): Promise<void>;
@@ -55,6 +59,10 @@ export async function startTestService(options: { backend?: Backend; overrides?:
     async token(o = {}) {
       const issued = await issuer.issue({ tenantId: o.tenant ?? defaultTenant, appId: o.app ?? 'test-app', roles: o.roles ?? readWrite, user: o.user, lifetimeSeconds: o.lifetimeSeconds });
       return issued.accessToken;
+    },
+    credentials() {
+      const { database } = service;
+      return new CredentialService(createSqlCredentialStore(database.db), createSqlAgentStore(database.db, database.caps), buildProviderRegistry(config, { baseUrl: service.url }));
     },
     fetch(path, init = {}) {
       const headers = new Headers(init.headers);
