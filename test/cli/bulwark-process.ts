@@ -70,20 +70,39 @@ export interface BulwarkProcess {
  * the process exits first or does not announce itself in time.
  */
 export function startServe(args: string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<BulwarkProcess> {
-  const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd: options.cwd ?? repoRoot, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  return startListening(process.execPath, [bin, 'serve', ...args], options);
+}
+
+/** Starts any command that runs the service (e.g. `npm start -- …`) and waits for its "listening on" line. */
+export function startListening(
+  command: string,
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; processGroup?: boolean } = {},
+): Promise<BulwarkProcess> {
+  // With processGroup, signals go to the whole group (npm → sh → node), as a terminal's Ctrl-C would.
+  const child = spawn(command, args, { cwd: options.cwd ?? repoRoot, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'], detached: options.processGroup ?? false });
+  const kill = (signal: NodeJS.Signals) => {
+    if (options.processGroup && child.pid) {
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        /* the group is gone already */
+      }
+    } else child.kill(signal);
+  };
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    if (child.exitCode === null && child.signalCode === null) kill(signal);
     return exited;
   };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`bulwark serve did not start in time\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      kill('SIGKILL');
+      reject(new Error(`${path.basename(command)} ${args.join(' ')} did not start in time\nstdout:\n${stdout}\nstderr:\n${stderr}`));
     }, options.timeoutMs ?? 20_000);
     const onData = () => {
       const m = /Bulwark listening on (\S+)/.exec(stdout);
@@ -95,7 +114,7 @@ export function startServe(args: string[], options: { env?: Record<string, strin
     child.stdout!.on('data', onData);
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`bulwark serve exited (${code ?? signal}) before listening\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      reject(new Error(`${path.basename(command)} ${args.join(' ')} exited (${code ?? signal}) before listening\nstdout:\n${stdout}\nstderr:\n${stderr}`));
     });
   });
 }
