@@ -1,10 +1,10 @@
-import type { Kysely, Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { FilterNode } from '../../odata/ast.js';
 import type { DialectCapabilities } from '../dialects.js';
 import type { Notifier } from '../notifier.js';
 import type { ActionStore, CancelOutcome, ListPage, ListQuery, SecurityAction, SecurityActionState } from '../ports.js';
 import type { Database } from './schema.js';
-import { actionSelection, actionToRow, rowToAction, stateJson } from './action-rows.js';
+import { actionSelection, actionToRow, rowToAction, stateJson, type ActionSelection } from './action-rows.js';
 import { filterToSql } from './filter-to-sql.js';
 import { afterPosition, orderByClauses } from './keyset.js';
 import { sortKeyFor } from './action-columns.js';
@@ -31,6 +31,9 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     }
   });
 
+  // The hottest read: compiled by Kysely once (dialect quoting and placeholders), then only bound.
+  const getByIdSql = db.selectFrom('actions').select(actionSelection).where('tenant_id', '=', '').where('id', '=', '').compile().sql;
+
   const base = (tenantId: string, filter?: FilterNode) => {
     let q = db.selectFrom('actions').where('actions.tenant_id', '=', tenantId);
     if (filter) q = q.where((eb) => filterToSql(eb, filter, caps));
@@ -43,12 +46,8 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     },
 
     async get(tenantId, id) {
-      const row = await retryTransient(() => db
-        .selectFrom('actions')
-        .select(actionSelection)
-        .where('tenant_id', '=', tenantId)
-        .where('id', '=', id)
-        .executeTakeFirst());
+      const result = await retryTransient(() => db.executeQuery<ActionSelection>(CompiledQuery.raw(getByIdSql, [tenantId, id])));
+      const row = result.rows[0];
       return row ? rowToAction(row) : undefined;
     },
 
