@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backoffDelay } from '../../src/engine/backoff.js';
 import { createSqlEngineStore } from '../../src/storage/sql/engine-store.js';
@@ -155,6 +156,32 @@ for (const backend of backends()) {
       expect(mine[0]).toMatchObject({ kind: 'apply', provider, attempts: 1 });
       return { action: a, leaseUntil: claimedAt + leaseMs };
     }
+
+    it('a heartbeat renews only its own leases, and skips a job another transaction holds instead of waiting for it', async () => {
+      const { db, caps, notifier } = svc.service.database;
+      const store = createSqlEngineStore({ db, caps, notifier });
+      const tenant = svc.newTenant();
+      const token = await svc.token({ tenant });
+      for (const ip of [randomIp(), randomIp()]) await create(svc, token, blockIp(ip));
+      const claimedAt = Date.now();
+      const ids = (await store.claim('worker-a', claimedAt, 60_000, 1000)).filter((j) => j.tenantId === tenant).map((j) => j.id);
+      expect(ids).toHaveLength(2);
+      const leases = async () => (await sql<{ lease_until: number | string }>`select lease_until from jobs where id in (${sql.join(ids)}) order by id`.execute(db)).rows.map((r) => Number(r.lease_until));
+      const initial = await leases();
+      expect(await store.renewLeases('worker-b', ids, claimedAt + 120_000)).toBe(0);
+      expect(await leases()).toEqual(initial);
+      expect(await store.renewLeases('worker-a', ids, claimedAt + 120_000)).toBe(2);
+      expect(await leases()).toEqual([claimedAt + 120_000, claimedAt + 120_000]);
+      if (!caps.skipLocked) return; // SQLite serialises writers; there is no row to wait on
+      // Another transaction holds the first job (as a worker that took it over would): the renewal
+      // answers at once, renewing the other one, instead of queueing behind that transaction.
+      await db.transaction().execute(async (trx) => {
+        await sql`select id from jobs where id = ${ids[0]} for update`.execute(trx);
+        const renewed = await Promise.race([store.renewLeases('worker-a', ids, claimedAt + 180_000), sleep(5000).then(() => 'waited' as const)]);
+        expect(renewed).toBe(1);
+      });
+      expect(await leases()).toEqual([claimedAt + 120_000, claimedAt + 180_000]);
+    });
 
     it('is re-claimed by a live engine after the lease expires and completes, dispatched once', async () => {
       const tenant = svc.newTenant();

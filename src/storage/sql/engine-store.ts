@@ -174,8 +174,16 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
 
     async renewLeases(owner, jobIds, until) {
       if (jobIds.length === 0) return 0;
-      const r = await db.updateTable('jobs').set({ lease_until: until }).where('lease_owner', '=', owner).where('id', 'in', [...jobIds]).executeTakeFirst();
-      return Number(r.numUpdatedRows);
+      const ids = jobIds.map(() => '?').join(', ');
+      // PostgreSQL: rows another transaction holds are skipped, not waited for. Two workers' heartbeats
+      // whose id lists overlap (a job one of them lost under load is still in flight there) would
+      // otherwise wait on each other's rows and deadlock; a skipped job is renewed a beat later,
+      // well within its lease, or was not ours any more.
+      const text = caps.skipLocked
+        ? `update jobs set lease_until = ? where id in (select id from jobs where lease_owner = ? and id in (${ids}) for update skip locked)`
+        : `update jobs set lease_until = ? where lease_owner = ? and id in (${ids})`;
+      const r = await runSql(db, caps, text, [until, owner, ...jobIds]);
+      return Number(r.numAffectedRows ?? 0);
     },
 
     async releaseLeases(owner) {
