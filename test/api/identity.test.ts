@@ -36,7 +36,11 @@ for (const backend of backends()) {
     /** Registers an app through the real CLI (a separate process) while the service runs. */
     async function registerViaCli(tenant: string, roles: string[]): Promise<Registered> {
       const args = ['bin/bulwark.js', 'apps', 'create', '--tenant', tenant, '--name', 'soar', ...roles.flatMap((r) => ['--role', r]), '--json', ...storageFlags()];
-      const { stdout } = await run(process.execPath, args, { cwd: root, env: { PATH: process.env['PATH'], HOME: process.env['HOME'] } });
+      // Bounded, so a stuck CLI fails with its own output instead of the test's timeout.
+      const started = Date.now();
+      const { stdout } = await run(process.execPath, args, { cwd: root, env: { PATH: process.env['PATH'], HOME: process.env['HOME'] }, timeout: 20_000, killSignal: 'SIGKILL' }).catch((e: Error & { stdout?: string; stderr?: string }) => {
+        throw new Error(`bulwark apps create failed after ${Date.now() - started} ms: ${e.message}\nstdout: ${e.stdout}\nstderr: ${e.stderr}`);
+      });
       return JSON.parse(stdout) as Registered;
     }
 
