@@ -194,7 +194,7 @@ export class Engine {
    */
   private async runStep(job: Job, body: (tx: JobTransaction) => Promise<JobDisposition>): Promise<'done' | 'lost'> {
     let retryAt: number | undefined;
-    const r = await this.deps.store.runJob(job, this.owner, this.now(), async (tx) => {
+    const r = await this.deps.store.runJob(job, { owner: this.owner, until: () => this.now() + this.deps.settings.leaseMs }, this.now(), async (tx) => {
       const d = await body(tx);
       retryAt = d.kind === 'retry' ? d.runAt : undefined;
       return d;

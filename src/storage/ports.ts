@@ -197,8 +197,13 @@ export interface EngineStore {
    * not those of the `exclude`d providers.
    */
   claim(owner: string, now: number, leaseMs: number, limit: number, exclude?: readonly string[]): Promise<Job[]>;
-  /** Runs one step in a transaction fenced by the lease; 'lost' when another worker took the job. */
-  runJob(job: Job, owner: string, now: number, body: (tx: JobTransaction) => Promise<JobDisposition>): Promise<'done' | 'lost'>;
+  /**
+   * Runs one step in a transaction fenced by the lease: 'lost' when another worker took the job;
+   * otherwise the lease is first extended to `lease.until()`, read when the transaction has its
+   * connection (what follows a step, such as a webhook delivery, starts with a whole lease, however
+   * long the step waited for a connection, so no other worker can take the job over meanwhile).
+   */
+  runJob(job: Job, lease: { owner: string; until: () => number }, now: number, body: (tx: JobTransaction) => Promise<JobDisposition>): Promise<'done' | 'lost'>;
   /**
    * Runs due jobs of pull providers (`providers`) without leases: up to `limit` of them in ONE
    * transaction, each step applied with `body`; the transaction itself is the claim (SKIP LOCKED on

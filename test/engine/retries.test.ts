@@ -172,7 +172,7 @@ for (const backend of backends()) {
       expect(await leases()).toEqual(initial);
       expect(await store.renewLeases('worker-a', ids, claimedAt + 120_000)).toBe(2);
       expect(await leases()).toEqual([claimedAt + 120_000, claimedAt + 120_000]);
-      if (!caps.skipLocked) return; // SQLite serialises writers; there is no row to wait on
+      if (!caps.skipLocked) return void (await store.releaseLeases('worker-a')); // SQLite serialises writers: no row to wait on
       // Another transaction holds the first job (as a worker that took it over would): the renewal
       // answers at once, renewing the other one, instead of queueing behind that transaction.
       await db.transaction().execute(async (trx) => {
@@ -181,6 +181,29 @@ for (const backend of backends()) {
         expect(renewed).toBe(1);
       });
       expect(await leases()).toEqual([claimedAt + 120_000, claimedAt + 180_000]);
+      await store.releaseLeases('worker-a'); // the claim may have taken other tests' due jobs too
+    });
+
+    it('a step renews the lease it runs under, so nobody takes the job over while what follows the step (a delivery) runs', async () => {
+      const { db, caps, notifier } = svc.service.database;
+      const store = createSqlEngineStore({ db, caps, notifier });
+      const tenant = svc.newTenant();
+      const token = await svc.token({ tenant });
+      await create(svc, token, blockIp(randomIp(), { provider: 'hook' }));
+      const claimedAt = Date.now();
+      const [job] = (await store.claim('worker-a', claimedAt, 1000, 1000)).filter((j) => j.tenantId === tenant);
+      expect(job).toBeDefined();
+      // The step runs late in the lease (waiting for a connection, say) and keeps the job for its delivery.
+      const stepAt = claimedAt + 800;
+      expect(await store.runJob(job!, { owner: 'worker-a', until: () => stepAt + 1000 }, stepAt, async () => ({ kind: 'keep', payload: {} }))).toBe('done');
+      // After the claim's lease but inside the renewed one, another worker finds nothing to take…
+      expect((await store.claim('worker-b', claimedAt + 1500, 1000, 1000)).filter((j) => j.tenantId === tenant)).toEqual([]);
+      // …and once the renewed lease has run out too, it may.
+      const taken = (await store.claim('worker-b', stepAt + 1001, 1000, 1000)).filter((j) => j.tenantId === tenant);
+      expect(taken.map((j) => j.id)).toEqual([job!.id]);
+      // The first worker's next step is fenced off.
+      expect(await store.runJob(job!, { owner: 'worker-a', until: () => stepAt + 3000 }, stepAt + 1100, async () => ({ kind: 'finish' }))).toBe('lost');
+      await store.releaseLeases('worker-b');
     });
 
     it('is re-claimed by a live engine after the lease expires and completes, dispatched once', async () => {

@@ -82,15 +82,14 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
       return { count, retryAt };
     },
 
-    async runJob(job, owner, now, body) {
+    async runJob(job, lease, now, body) {
       let published: ReadonlyMap<string, number> = new Map();
       let wake = false;
       const outcome = await db.transaction().execute(async (trx) => {
         const log = new ChangeLog(trx, caps, now);
-        // Fence: the step only counts if we still hold the lease.
-        let fence = trx.selectFrom('jobs').select('id').where('id', '=', job.id).where('lease_owner', '=', owner);
-        if (caps.rowLocks) fence = fence.forUpdate();
-        if (!(await fence.executeTakeFirst())) return 'lost' as const;
+        // Fence: the step only counts if we still hold the lease, which it renews (row-locked until commit).
+        const fenced = await runSql(trx, caps, 'update jobs set lease_until = ? where id = ? and lease_owner = ? returning id', [lease.until(), job.id, lease.owner]);
+        if (fenced.rows.length === 0) return 'lost' as const;
         const tx = await createJobTransaction(trx, caps, job, now, log);
         if (!tx) {
           await trx.deleteFrom('jobs').where('id', '=', job.id).execute();
