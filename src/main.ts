@@ -88,7 +88,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const site: Site = { baseUrl: defaultPublicUrl(config) };
     const providers = buildProviderRegistry(config, site);
     const work = createSqlProviderWorkStats(database.db);
-    const engineStore = createSqlEngineStore({ db: database.db, caps: database.caps, notifier: database.notifier });
+    const engineStore = createSqlEngineStore({ db: database.db, leaseDb: database.leaseDb, caps: database.caps, notifier: database.notifier });
     const agentStore = createSqlAgentStore(database.db, database.caps);
     const metrics = new Metrics({ gauges: { actionsByStatus: cached(10_000, () => work.actionsByStatus()), backlog: () => engineStore.backlog(Date.now()) } });
 

@@ -24,6 +24,11 @@ export interface DatabaseOptions {
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
+  /**
+   * For lease renewals only: on PostgreSQL a connection of its own, so a heartbeat never queues
+   * behind the engine steps whose leases it keeps alive (decision 0013). SQLite: `db`.
+   */
+  leaseDb: Kysely<Database>;
   caps: DialectCapabilities;
   notifier: Notifier;
   /** Human-readable location for logs, with any password removed. */
@@ -59,6 +64,7 @@ function openSqlite(options: DatabaseOptions): DatabaseHandle {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
   return {
     db,
+    leaseDb: db,
     caps: sqliteCapabilities,
     notifier,
     describe: `sqlite:${file}`,
@@ -93,13 +99,19 @@ async function openPostgres(options: DatabaseOptions, onError: (e: Error) => voi
   pool.on('error', onError);
   const notifier = createPostgresNotifier({ pool, connect: () => new pg.Client(connectionOptions), onError });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // Connects on first use: only processes that run the engine open it.
+  const leasePool = new pg.Pool({ ...connectionOptions, max: 1 });
+  leasePool.on('error', onError);
+  const leaseDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: leasePool }) });
   return {
     db,
+    leaseDb,
     caps: postgresCapabilities,
     notifier,
     describe: redactUrl(url) + (schema ? ` (schema ${schema})` : ''),
     async close() {
       await notifier.close();
+      await leaseDb.destroy();
       await db.destroy();
     },
   };

@@ -14,9 +14,11 @@ export interface SqlEngineStoreOptions {
   db: Kysely<Database>;
   caps: DialectCapabilities;
   notifier: Notifier;
+  /** where lease renewals run (DatabaseHandle.leaseDb); defaults to `db` */
+  leaseDb?: Kysely<Database>;
 }
 
-export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptions): EngineStore {
+export function createSqlEngineStore({ db, caps, notifier, leaseDb = db }: SqlEngineStoreOptions): EngineStore {
   return {
     async claim(owner, now, leaseMs, limit, exclude) {
       let due = db
@@ -181,7 +183,7 @@ export function createSqlEngineStore({ db, caps, notifier }: SqlEngineStoreOptio
       const text = caps.skipLocked
         ? `update jobs set lease_until = ? where id in (select id from jobs where lease_owner = ? and id in (${ids}) for update skip locked)`
         : `update jobs set lease_until = ? where lease_owner = ? and id in (${ids})`;
-      const r = await runSql(db, caps, text, [until, owner, ...jobIds]);
+      const r = await runSql(leaseDb, caps, text, [until, owner, ...jobIds]);
       return Number(r.numAffectedRows ?? 0);
     },
 
