@@ -184,7 +184,7 @@ for (const backend of backends()) {
       await store.releaseLeases('worker-a'); // the claim may have taken other tests' due jobs too
     });
 
-    it('a step renews the lease it runs under, so nobody takes the job over while what follows the step (a delivery) runs', async () => {
+    it('a step renews the lease it runs under, as its last write too, so nobody takes the job over while what follows the step (a delivery) runs', async () => {
       const { db, caps, notifier } = svc.service.database;
       const store = createSqlEngineStore({ db, caps, notifier });
       const tenant = svc.newTenant();
@@ -193,16 +193,23 @@ for (const backend of backends()) {
       const claimedAt = Date.now();
       const [job] = (await store.claim('worker-a', claimedAt, 1000, 1000)).filter((j) => j.tenantId === tenant);
       expect(job).toBeDefined();
-      // The step runs late in the lease (waiting for a connection, say) and keeps the job for its delivery.
-      const stepAt = claimedAt + 800;
-      expect(await store.runJob(job!, { owner: 'worker-a', until: () => stepAt + 1000 }, stepAt, async () => ({ kind: 'keep', payload: {} }))).toBe('done');
-      // After the claim's lease but inside the renewed one, another worker finds nothing to take…
-      expect((await store.claim('worker-b', claimedAt + 1500, 1000, 1000)).filter((j) => j.tenantId === tenant)).toEqual([]);
-      // …and once the renewed lease has run out too, it may.
-      const taken = (await store.claim('worker-b', stepAt + 1001, 1000, 1000)).filter((j) => j.tenantId === tenant);
-      expect(taken.map((j) => j.id)).toEqual([job!.id]);
+      const mine = async (owner: string, at: number) => (await store.claim(owner, at, 1000, 1000)).filter((j) => j.tenantId === tenant);
+      // The step starts late in the lease (it waited for a connection) and takes 1.5 s (it waited
+      // for locks) before it keeps the job for its delivery: the lease runs from the step's end.
+      let clock = claimedAt + 800;
+      const leaseUntil = () => clock + 1000;
+      expect(await store.runJob(job!, { owner: 'worker-a', until: leaseUntil }, clock, async () => {
+        clock += 1500;
+        return { kind: 'keep', payload: {} };
+      })).toBe('done');
+      const stepEnd = clock;
+      // After the claim's lease and a lease from the step's start, another worker finds nothing…
+      expect(await mine('worker-b', claimedAt + 800 + 1001)).toEqual([]);
+      expect(await mine('worker-b', stepEnd + 999)).toEqual([]);
+      // …and once the lease from the step's end has run out, it may take the job.
+      expect((await mine('worker-b', stepEnd + 1001)).map((j) => j.id)).toEqual([job!.id]);
       // The first worker's next step is fenced off.
-      expect(await store.runJob(job!, { owner: 'worker-a', until: () => stepAt + 3000 }, stepAt + 1100, async () => ({ kind: 'finish' }))).toBe('lost');
+      expect(await store.runJob(job!, { owner: 'worker-a', until: () => stepEnd + 5000 }, stepEnd + 1100, async () => ({ kind: 'finish' }))).toBe('lost');
       await store.releaseLeases('worker-b');
     });
 

@@ -89,7 +89,9 @@ export function createSqlEngineStore({ db, caps, notifier, leaseDb = db }: SqlEn
       let wake = false;
       const outcome = await db.transaction().execute(async (trx) => {
         const log = new ChangeLog(trx, caps, now);
-        // Fence: the step only counts if we still hold the lease, which it renews (row-locked until commit).
+        // Fence: the step only counts if we still hold the lease (the row stays locked until commit).
+        // It renews the lease now, and a kept job again as the step's last write (dispose): a step
+        // that waited long for locks must not hand its job over the moment it commits.
         const fenced = await runSql(trx, caps, 'update jobs set lease_until = ? where id = ? and lease_owner = ? returning id', [lease.until(), job.id, lease.owner]);
         if (fenced.rows.length === 0) return 'lost' as const;
         const tx = await createJobTransaction(trx, caps, job, now, log);
@@ -99,7 +101,7 @@ export function createSqlEngineStore({ db, caps, notifier, leaseDb = db }: SqlEn
         }
         const disposition = await body(tx);
         await tx.flush();
-        await dispose(trx, caps, job, disposition);
+        await dispose(trx, caps, job, disposition, lease.until);
         await log.flush();
         published = log.published();
         // An apply that finished or gave back its lease no longer holds up a withdrawal parked
@@ -210,13 +212,14 @@ export function createSqlEngineStore({ db, caps, notifier, leaseDb = db }: SqlEn
   };
 }
 
-async function dispose(trx: Transaction<Database>, caps: DialectCapabilities, job: Job, d: JobDisposition): Promise<void> {
+/** `leaseUntil`: a job kept by a leased step holds a whole lease from the end of that step. */
+async function dispose(trx: Transaction<Database>, caps: DialectCapabilities, job: Job, d: JobDisposition, leaseUntil?: () => number): Promise<void> {
   switch (d.kind) {
     case 'finish':
       await runSql(trx, caps, 'delete from jobs where id = ?', [job.id]);
       return;
     case 'keep':
-      await trx.updateTable('jobs').set({ payload: JSON.stringify(d.payload) }).where('id', '=', job.id).execute();
+      await trx.updateTable('jobs').set({ payload: JSON.stringify(d.payload), ...(leaseUntil ? { lease_until: leaseUntil() } : {}) }).where('id', '=', job.id).execute();
       return;
     case 'retry':
       await trx
