@@ -15,6 +15,7 @@ const secret = 'expiry-webhook-secret-0123456789';
  * still saw one of them listed (`lastListedSentAt`, or -Infinity): the server answered that poll
  * after it was sent, so the entries were still published then. A test process slowed down by the
  * rest of the suite receives answers late, so the time an answer arrives is not the feed's time.
+ * Polls every 50 ms: the service runs in this process, and faster polling competes with its engine.
  */
 async function feedCleared(svc: TestService, tenant: string, token: string, ips: string[], timeoutMs: number): Promise<{ lastListedSentAt: number; seenClearAt: number }> {
   let lastListedSentAt = -Infinity;
@@ -26,7 +27,7 @@ async function feedCleared(svc: TestService, tenant: string, token: string, ips:
     if (!ips.some((ip) => listed.has(ip))) return Date.now();
     lastListedSentAt = sentAt;
     return undefined;
-  }, timeoutMs, 10);
+  }, timeoutMs, 50);
   return { lastListedSentAt, seenClearAt };
 }
 
