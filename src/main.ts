@@ -33,7 +33,7 @@ import { FeedService } from './services/feed-service.js';
 import { SecurityService } from './services/security-service.js';
 import { Engine } from './engine/engine.js';
 import { sql, type Kysely } from 'kysely';
-import type { AgentStore, ProviderWorkStats } from './storage/ports.js';
+import type { AgentStore, CredentialStore, ProviderWorkStats } from './storage/ports.js';
 import { Metrics } from './metrics/metrics.js';
 import { Maintenance } from './engine/maintenance.js';
 
@@ -51,6 +51,8 @@ export interface RunningService {
   url: string;
   app?: FastifyInstance;
   database: DatabaseHandle;
+  /** feed and agent credentials (what `bulwark feeds credential` and `bulwark agents add` use) */
+  credentials: CredentialService;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -90,6 +92,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const work = createSqlProviderWorkStats(database.db);
     const engineStore = createSqlEngineStore({ db: database.db, leaseDb: database.leaseDb, caps: database.caps, notifier: database.notifier });
     const agentStore = createSqlAgentStore(database.db, database.caps);
+    const credentialStore = createSqlCredentialStore(database.db);
+    const credentials = new CredentialService(credentialStore, agentStore, providers);
     const metrics = new Metrics({ gauges: { actionsByStatus: cached(10_000, () => work.actionsByStatus()), backlog: () => engineStore.backlog(Date.now()) } });
 
     if (options.engine && config.engine.enabled) {
@@ -116,11 +120,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
     let app: FastifyInstance | undefined;
     if (options.api) {
-      app = await startApi({ config, database, providers, agentStore, work, metrics, logger, site });
+      app = await startApi({ config, database, providers, agentStore, credentialStore, credentials, work, metrics, logger, site });
       const api = app;
       closers.push(() => api.close());
     }
-    return { url: site.baseUrl, app, database, logger, close };
+    return { url: site.baseUrl, app, database, credentials, logger, close };
   } catch (e) {
     await close();
     throw e;
@@ -132,6 +136,8 @@ interface ApiParts {
   database: DatabaseHandle;
   providers: ProviderRegistry;
   agentStore: AgentStore;
+  credentialStore: CredentialStore;
+  credentials: CredentialService;
   work: ProviderWorkStats;
   metrics: Metrics;
   logger: Logger;
@@ -139,7 +145,7 @@ interface ApiParts {
 }
 
 /** Identity, services and routes; listens, then fixes the public URL (the port may have been 0). */
-async function startApi({ config, database, providers, agentStore, work, metrics, logger, site }: ApiParts): Promise<FastifyInstance> {
+async function startApi({ config, database, providers, agentStore, credentialStore, credentials, work, metrics, logger, site }: ApiParts): Promise<FastifyInstance> {
   const identityStore = createSqlIdentityStore(database.db, database.caps);
   const keys = new SigningKeys(identityStore);
   await keys.ensure();
@@ -151,8 +157,6 @@ async function startApi({ config, database, providers, agentStore, work, metrics
     new ExternalIssuers(config.auth.trustedIssuers.map((t) => ({ ...t }))),
   );
   const ledger = createSqlLedgerStore(database.db);
-  const credentialStore = createSqlCredentialStore(database.db);
-  const credentials = new CredentialService(credentialStore, agentStore, providers);
   const changes = new ChangeStreamService(ledger, database.notifier);
   const app = buildApp({
     logger,

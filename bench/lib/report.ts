@@ -1,3 +1,5 @@
+import type { LoadResult } from './load.js';
+
 /** One line of the results table. Latencies in ms, RSS in MB, CPU in cores of the service process. */
 export interface Row {
   scenario: string;
@@ -21,6 +23,22 @@ export interface Row {
   otherCpu?: number;
   targets: Target[];
   note?: string;
+}
+
+/** The measured columns of a row from one load run. */
+export function loadFigures(r: LoadResult): Pick<Row, 'connections' | 'throughput' | 'p50' | 'p99' | 'errors' | 'peakRssMb' | 'serverCpu' | 'dbCpu' | 'benchCpu' | 'otherCpu'> {
+  return {
+    connections: r.connections,
+    throughput: r.okPerS,
+    p50: r.p50,
+    p99: r.p99,
+    errors: r.errors,
+    peakRssMb: r.peakRssMb,
+    serverCpu: r.serverCpuCores,
+    dbCpu: r.dbCpuCores,
+    benchCpu: r.benchCpuCores,
+    otherCpu: r.otherCpuCores,
+  };
 }
 
 export interface Target {

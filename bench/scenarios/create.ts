@@ -1,7 +1,7 @@
 import { authHeaders, blockIpBody, graphPath, type BenchContext } from '../lib/context.js';
 import { runLoad, type LoadResult } from '../lib/load.js';
 import { waitIdle } from '../lib/proc.js';
-import { target, type Row } from '../lib/report.js';
+import { loadFigures, target, type Row } from '../lib/report.js';
 import { pendingJobs } from '../lib/store.js';
 import { ipv4, log, sleep } from '../lib/util.js';
 
@@ -36,16 +36,7 @@ export function createRow(ctx: BenchContext, r: LoadResult, store: 'sqlite' | 'p
   return {
     scenario: 'create',
     detail: 'POST BlockIp, distinct IPs',
-    connections: r.connections,
-    throughput: r.okPerS,
-    p50: r.p50,
-    p99: r.p99,
-    errors: r.errors,
-    peakRssMb: r.peakRssMb,
-    serverCpu: r.serverCpuCores,
-    dbCpu: r.dbCpuCores,
-    benchCpu: r.benchCpuCores,
-    otherCpu: r.otherCpuCores,
+    ...loadFigures(r),
     targets: [
       target(`≥ ${minRate.toLocaleString('en-US')}/s`, r.okPerS >= minRate),
       ...(store === 'sqlite' ? [target('p99 ≤ 25 ms', r.p99 <= 25)] : []),

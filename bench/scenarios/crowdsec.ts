@@ -3,7 +3,7 @@ import { crowdsecAlert, crowdsecUserAgent } from '../lib/crowdsec.js';
 import type { BenchContext } from '../lib/context.js';
 import { runLoad, type LoadResult } from '../lib/load.js';
 import { waitIdle } from '../lib/proc.js';
-import { target, type Row } from '../lib/report.js';
+import { loadFigures, target, type Row } from '../lib/report.js';
 import { ipv4, log } from '../lib/util.js';
 
 /**
@@ -45,15 +45,7 @@ export function crowdsecRows(cs: CrowdSec, r: LoadResult, ours: LoadResult | und
     {
       scenario: 'crowdsec',
       detail: `LAPI ${cs.version} POST /v1/alerts, 1 decision/request`,
-      connections: r.connections,
-      throughput: r.okPerS,
-      p50: r.p50,
-      p99: r.p99,
-      errors: r.errors,
-      peakRssMb: r.peakRssMb,
-      serverCpu: r.serverCpuCores,
-    benchCpu: r.benchCpuCores,
-    otherCpu: r.otherCpuCores,
+      ...loadFigures(r),
       targets: [],
       note: Object.keys(r.statusCodes).some((c) => !c.startsWith('2')) ? `status ${JSON.stringify(r.statusCodes)}` : undefined,
     },

@@ -1,7 +1,7 @@
 import { authHeaders, graphPath, type BenchContext } from '../lib/context.js';
 import { runLoad } from '../lib/load.js';
 import { waitIdle } from '../lib/proc.js';
-import { target, type Row } from '../lib/report.js';
+import { loadFigures, target, type Row } from '../lib/report.js';
 import { log } from '../lib/util.js';
 
 /** `GET …/securityActions/{id}` with ids drawn at random from a uniform sample of the stored actions. */
@@ -22,16 +22,7 @@ export async function runGet(ctx: BenchContext, stored: number): Promise<Row> {
     scenario: 'get',
     detail: 'by id, random',
     stored,
-    connections: r.connections,
-    throughput: r.okPerS,
-    p50: r.p50,
-    p99: r.p99,
-    errors: r.errors,
-    peakRssMb: r.peakRssMb,
-    serverCpu: r.serverCpuCores,
-    dbCpu: r.dbCpuCores,
-    benchCpu: r.benchCpuCores,
-    otherCpu: r.otherCpuCores,
+    ...loadFigures(r),
     targets: [target('≥ 10,000/s', r.okPerS >= 10_000), target('0 errors', r.errors === 0), ...rssTarget(stored, r.peakRssMb)],
   };
 }

@@ -2,7 +2,7 @@ import { authHeaders, graphPath, type BenchContext } from '../lib/context.js';
 import { json } from '../lib/http.js';
 import { runLoad, runSequential, type LoadResult } from '../lib/load.js';
 import { waitIdle } from '../lib/proc.js';
-import { target, type Row } from '../lib/report.js';
+import { loadFigures, target, type Row } from '../lib/report.js';
 import { log } from '../lib/util.js';
 import { rssTarget } from './get.js';
 
@@ -41,16 +41,7 @@ function listRow(scenario: string, note: string, stored: number, r: LoadResult):
     scenario,
     detail: "status eq 'Completed' and name eq 'BlockIp', $top=100",
     stored,
-    connections: r.connections,
-    throughput: r.okPerS,
-    p50: r.p50,
-    p99: r.p99,
-    errors: r.errors,
-    peakRssMb: r.peakRssMb,
-    serverCpu: r.serverCpuCores,
-    dbCpu: r.dbCpuCores,
-    benchCpu: r.benchCpuCores,
-    otherCpu: r.otherCpuCores,
+    ...loadFigures(r),
     targets: [...(stored >= 1_000_000 ? [target('p99 ≤ 20 ms', r.p99 <= 20)] : []), target('0 errors', r.errors === 0), ...rssTarget(stored, r.peakRssMb)],
     note: note || undefined,
   };

@@ -198,11 +198,10 @@ export interface EngineStore {
    */
   claim(owner: string, now: number, leaseMs: number, limit: number, exclude?: readonly string[]): Promise<Job[]>;
   /**
-   * Runs one step in a transaction fenced by the lease: 'lost' when another worker took the job;
-   * otherwise the lease is extended to `lease.until()`, read when the transaction has its
-   * connection and again as its last write when the job is kept (what follows a step, such as a
-   * webhook delivery, starts with a whole lease however long the step waited for a connection or
-   * for locks, so no other worker can take the job over meanwhile).
+   * Runs one step in a transaction fenced by the lease: 'lost' when another worker took the job.
+   * A job the step keeps gets its lease extended to `lease.until()` as the step's last write (what
+   * follows the step, such as a webhook delivery, starts with a whole lease however long the step
+   * waited for a connection or for locks, so no other worker can take the job over meanwhile).
    */
   runJob(job: Job, lease: { owner: string; until: () => number }, now: number, body: (tx: JobTransaction) => Promise<JobDisposition>): Promise<'done' | 'lost'>;
   /**

@@ -5,9 +5,6 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { withAdminContext } from '../../src/cli/admin-context.js';
-import { buildProviderRegistry } from '../../src/main.js';
-import { CredentialService } from '../../src/services/credential-service.js';
-import { createSqlAgentStore } from '../../src/storage/sql/agent-store.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import {
   bulwarkCli, captureLines, createNetnsLab, delay, describeRequiring, netnsRequirement, requireTool, startListener, startProber, stopProcess,
@@ -51,9 +48,7 @@ describeRequiring(requirement, 'nftables agent enforcing BlockIp in a network na
     tenant = svc.newTenant();
     apiToken = await svc.token({ tenant, app: 'netns-test' });
     const config = { ...svc.config, publicUrl: svc.url };
-    const credential = await withAdminContext(config, ({ database, credentials, baseUrl }) =>
-      new CredentialService(credentials, createSqlAgentStore(database.db, database.caps), buildProviderRegistry(config, { baseUrl })).createAgentCredential(tenant, 'edge', 'fw-netns'),
-    );
+    const credential = await withAdminContext(config, ({ credentialService }) => credentialService.createAgentCredential(tenant, 'edge', 'fw-netns'));
     tokenDir = mkdtempSync(join(tmpdir(), 'bwk-agent-'));
     writeFileSync(join(tokenDir, 'token'), `${credential.token}\n`, { mode: 0o600 });
     await startListener(lab, lab.enforcer, port);

@@ -2,10 +2,6 @@ import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../helpers/backends.js';
 import { startTestService, type TestService } from '../helpers/service.js';
-import { CredentialService } from '../../src/services/credential-service.js';
-import { buildProviderRegistry } from '../../src/main.js';
-import { createSqlAgentStore } from '../../src/storage/sql/agent-store.js';
-import { createSqlCredentialStore } from '../../src/storage/sql/identity-store.js';
 import {
   blockDomain, blockIp, cancel, deferred, collection, create, ended, expectConsistentHistory, feedLines, feedToken, getAction, history, jobCount,
   ledgerCounts, ms, post, randomIp, startEngine, startReceiver, waitFor, waitForAction, withdrawalEnded, type ActionJson,
@@ -218,8 +214,7 @@ for (const backend of backends()) {
       it('stays Running until every registered agent has confirmed, then Completed', async () => {
         const tenant = svc.newTenant();
         const token = await svc.token({ tenant });
-        const { db, caps } = svc.service.database;
-        const credentials = new CredentialService(createSqlCredentialStore(db), createSqlAgentStore(db, caps), buildProviderRegistry(svc.config, { baseUrl: svc.url }));
+        const credentials = svc.credentials();
         const agents = [await credentials.createAgentCredential(tenant, 'FW-AGENTS', 'fw-1'), await credentials.createAgentCredential(tenant, 'fw-agents', 'fw-2')];
         const ip = randomIp();
         const created = await create(svc, token, blockIp(ip, { provider: 'FW-Agents' }));

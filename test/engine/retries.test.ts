@@ -184,7 +184,7 @@ for (const backend of backends()) {
       await store.releaseLeases('worker-a'); // the claim may have taken other tests' due jobs too
     });
 
-    it('a step renews the lease it runs under, as its last write too, so nobody takes the job over while what follows the step (a delivery) runs', async () => {
+    it('a step renews the lease of a job it keeps as its last write, so nobody takes the job over while what follows the step (a delivery) runs', async () => {
       const { db, caps, notifier } = svc.service.database;
       const store = createSqlEngineStore({ db, caps, notifier });
       const tenant = svc.newTenant();
@@ -203,7 +203,7 @@ for (const backend of backends()) {
         return { kind: 'keep', payload: {} };
       })).toBe('done');
       const stepEnd = clock;
-      // After the claim's lease and a lease from the step's start, another worker finds nothing…
+      // After the claim's lease, and after a lease counted from the step's start, another worker finds nothing…
       expect(await mine('worker-b', claimedAt + 800 + 1001)).toEqual([]);
       expect(await mine('worker-b', stepEnd + 999)).toEqual([]);
       // …and once the lease from the step's end has run out, it may take the job.

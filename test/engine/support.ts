@@ -7,10 +7,7 @@ import type { Kysely } from 'kysely';
 import { Engine } from '../../src/engine/engine.js';
 import type { EngineSettings } from '../../src/engine/engine-settings.js';
 import { buildProviderRegistry } from '../../src/main.js';
-import { CredentialService } from '../../src/services/credential-service.js';
-import { createSqlAgentStore } from '../../src/storage/sql/agent-store.js';
 import { createSqlEngineStore } from '../../src/storage/sql/engine-store.js';
-import { createSqlCredentialStore } from '../../src/storage/sql/identity-store.js';
 import type { Database } from '../../src/storage/sql/schema.js';
 import type { TestService } from '../helpers/service.js';
 
@@ -124,10 +121,7 @@ export function expectConsistentHistory(a: ActionJson, options: { cancelClockSke
 
 /** A feed credential made the way `bulwark feeds credential` makes it. */
 export async function feedToken(svc: TestService, tenant: string): Promise<string> {
-  const { db, caps } = svc.service.database;
-  const providers = buildProviderRegistry(svc.config, { baseUrl: svc.url });
-  const credentials = new CredentialService(createSqlCredentialStore(db), createSqlAgentStore(db, caps), providers);
-  return (await credentials.createFeedCredential(tenant, 'engine-test-reader')).token;
+  return (await svc.credentials().createFeedCredential(tenant, 'engine-test-reader')).token;
 }
 
 /** `GET /feeds/{tenant}/{file}` with a feed credential, as lines. */

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { SigningKeys } from '../../src/auth/signing-keys.js';
 import { TokenIssuer } from '../../src/auth/token-issuer.js';
-import { createSqlCredentialStore, createSqlIdentityStore } from '../../src/storage/sql/identity-store.js';
-import { createSqlAgentStore } from '../../src/storage/sql/agent-store.js';
-import { CredentialService } from '../../src/services/credential-service.js';
+import { createSqlIdentityStore } from '../../src/storage/sql/identity-store.js';
+import type { CredentialService } from '../../src/services/credential-service.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { buildProviderRegistry, startService, type RunningService } from '../../src/main.js';
+import { startService, type RunningService } from '../../src/main.js';
 import { roles } from '../../src/domain/security-action.js';
 import type { Backend } from './backends.js';
 import { sqliteBackend } from './backends.js';
@@ -60,10 +59,7 @@ export async function startTestService(options: { backend?: Backend; overrides?:
       const issued = await issuer.issue({ tenantId: o.tenant ?? defaultTenant, appId: o.app ?? 'test-app', roles: o.roles ?? readWrite, user: o.user, lifetimeSeconds: o.lifetimeSeconds });
       return issued.accessToken;
     },
-    credentials() {
-      const { database } = service;
-      return new CredentialService(createSqlCredentialStore(database.db), createSqlAgentStore(database.db, database.caps), buildProviderRegistry(config, { baseUrl: service.url }));
-    },
+    credentials: () => service.credentials,
     fetch(path, init = {}) {
       const headers = new Headers(init.headers);
       if (init.token) headers.set('authorization', `Bearer ${init.token}`);

@@ -1,15 +1,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { buildProviderRegistry } from '../../src/main.js';
-import { CredentialService } from '../../src/services/credential-service.js';
-import { createSqlAgentStore } from '../../src/storage/sql/agent-store.js';
-import { createSqlCredentialStore } from '../../src/storage/sql/identity-store.js';
 import type { TestService } from './service.js';
+import { freePort } from '../../bench/lib/util.js';
 
 const run = promisify(execFile);
 
@@ -91,7 +86,7 @@ export async function startUnbound(options: UnboundOptions): Promise<Unbound> {
   let output = '';
   let port = 0;
   for (let attempt = 0; attempt < 5 && !child; attempt++) {
-    port = await freePort();
+    port = await freePort(true); // UDP and TCP: Unbound cannot be told to pick one
     fs.writeFileSync(confFile, config({ dir, port, zone, zoneFile, rpz: options.rpz, verbosity: options.verbosity }));
     const proc = spawn(unboundBin, ['-d', '-c', confFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     let exited = false;
@@ -216,31 +211,10 @@ function config(o: { verbosity?: number; dir: string; port: number; zone: string
   ].join('\n');
 }
 
-/** A port free for both UDP and TCP on 127.0.0.1 (Unbound cannot be told to pick one). */
-async function freePort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = 20_000 + Math.floor(Math.random() * 40_000);
-    const tcp = await new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (!tcp) continue;
-    const udp = await new Promise<boolean>((resolve) => {
-      const s = dgram.createSocket('udp4');
-      s.once('error', () => resolve(false));
-      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (udp) return port;
-  }
-  throw new Error('no free port for unbound');
-}
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A read-only feed credential for a tenant, minted by the service's own CredentialService. */
 export async function createFeedToken(svc: TestService, tenantId: string, name = 'e2e-reader'): Promise<string> {
-  const { db, caps } = svc.service.database;
-  const credentials = new CredentialService(createSqlCredentialStore(db), createSqlAgentStore(db, caps), buildProviderRegistry(svc.config, { baseUrl: svc.url }));
-  return (await credentials.createFeedCredential(tenantId, name)).token;
+  return (await svc.credentials().createFeedCredential(tenantId, name)).token;
 }

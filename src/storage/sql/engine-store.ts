@@ -5,7 +5,7 @@ import type { EngineStore, Job, JobDisposition } from '../ports.js';
 import type { Database } from './schema.js';
 import { createJobTransaction } from './job-transaction.js';
 import { stateJson } from './action-rows.js';
-import { runSql } from './raw-sql.js';
+import { forUpdate, runSql } from './raw-sql.js';
 import { ChangeLog } from './change-log.js';
 import { BulkWrites } from './bulk-writes.js';
 import type { ActionRow } from './action-rows.js';
@@ -89,10 +89,10 @@ export function createSqlEngineStore({ db, caps, notifier, leaseDb = db }: SqlEn
       let wake = false;
       const outcome = await db.transaction().execute(async (trx) => {
         const log = new ChangeLog(trx, caps, now);
-        // Fence: the step only counts if we still hold the lease (the row stays locked until commit).
-        // It renews the lease now, and a kept job again as the step's last write (dispose): a step
-        // that waited long for locks must not hand its job over the moment it commits.
-        const fenced = await runSql(trx, caps, 'update jobs set lease_until = ? where id = ? and lease_owner = ? returning id', [lease.until(), job.id, lease.owner]);
+        // Fence: the step only counts if we still hold the lease. The row stays locked until commit,
+        // so nobody claims it meanwhile; a kept job's lease is renewed as the step's last write
+        // (dispose), so a step that waited long for locks does not hand its job over as it commits.
+        const fenced = await runSql(trx, caps, `select id from jobs where id = ? and lease_owner = ?${forUpdate(caps)}`, [job.id, lease.owner]);
         if (fenced.rows.length === 0) return 'lost' as const;
         const tx = await createJobTransaction(trx, caps, job, now, log);
         if (!tx) {
