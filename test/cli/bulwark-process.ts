@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, repoRoot } from '../helpers/process.js';
 
-/** The repository root (where `bin/bulwark.js` lives). */
-export const repoRoot = path.resolve(import.meta.dirname, '../..');
+export { freePort, repoRoot };
+
 const bin = path.join(repoRoot, 'bin/bulwark.js');
 
 /** A clean environment for spawned processes: no DATABASE_URL, PORT … leaking in from the runner. */
@@ -17,17 +17,6 @@ export function tempDir(prefix = 'bulwark-cli-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** A port that was free a moment ago (the CLI prints the configured port, so 0 will not do). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 export interface CliResult {
   code: number | null;
