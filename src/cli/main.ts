@@ -20,4 +20,11 @@ export async function run(argv: string[]): Promise<void> {
   registerCredentialCommands(program);
   registerAgentCommand(program);
   await program.parseAsync(argv);
+  // Operator commands are done once their action returns: exit when stdout has drained instead of
+  // waiting for the event loop to empty. A CI run saw `apps create` print its result and then not
+  // exit for 20 s (something in closing the PostgreSQL pool, not yet pinned down); a script must
+  // never hang on that. serve, worker and agent keep running.
+  if (!longRunning.has(argv[2] ?? '')) process.stdout.write('', () => process.exit(process.exitCode ?? 0));
 }
+
+const longRunning = new Set(['serve', 'worker', 'agent']);
