@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../helpers/backends.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import {
-  blockIp, cancel, create, ended, expectConsistentHistory, feedLines, feedToken, getAction, history, ledgerCounts, ms, waitFor, waitForAction,
-  withdrawalEnded, type ActionJson,
+  blockIp, cancel, create, ended, startEngine, expectConsistentHistory, feedLines, feedToken, getAction, history, ledgerCounts, ms, waitFor, waitForAction,
+  withdrawalEnded, jobCount, type ActionJson,
 } from './support.js';
 
 const ip = '203.0.113.7';
@@ -128,6 +128,54 @@ for (const backend of backends()) {
       ]);
       expect(await a.lines()).toEqual([]);
       await waitFor('ledger entry gone', async () => (await refcount(a.tenant)) === 0);
+    });
+  });
+
+  describe(`steps that land in one engine batch count as they would one at a time (${backend.name})`, () => {
+    let svc: TestService;
+    beforeAll(async () => {
+      svc = await startTestService({ backend, engine: false });
+    });
+    afterAll(async () => svc?.close());
+
+    it('an apply and a withdrawal on the same indicator, and an apply on a new one, in one batch', async () => {
+      const tenant = svc.newTenant();
+      const token = await svc.token({ tenant });
+      const feed = await feedToken(svc, tenant);
+      const lines = () => feedLines(svc, tenant, feed);
+      const hour = 3_600_000;
+      const later = new Date(Date.now() + 2 * hour).toISOString();
+      const sooner = new Date(Date.now() + hour).toISOString();
+      const first = startEngine(svc);
+      const longer = await waitForAction(svc, token, (await create(svc, token, blockIp(ip, { expiration: later }))).id, 'completed', ended);
+      await first.stop();
+      expect((await ledgerCounts(svc.service.database.db, tenant)).get(ip)).toEqual({ refcount: 1, expiresAt: ms(later) });
+
+      // With no engine running these queue up, and the next engine takes them in one batch: the apply
+      // of `shorter`, then the withdrawal of `longer` (its job is newer), and the apply of `fresh`.
+      const shorter = await create(svc, token, blockIp(ip, { expiration: sooner }));
+      await cancel(svc, token, longer.id);
+      const fresh = await create(svc, token, blockIp('203.0.113.99'));
+      const second = startEngine(svc);
+      try {
+        const shorterDone = await waitForAction(svc, token, shorter.id, 'completed', ended);
+        const longerDone = await waitForAction(svc, token, longer.id, 'withdrawn', withdrawalEnded);
+        const freshDone = await waitForAction(svc, token, fresh.id, 'completed', ended);
+        expect(shorterDone.states.at(-1)!.reason).toBe(`published by feeds: ${ip} is blocked (also covered by 1 other active action)`);
+        expect(longerDone.states.at(-1)!.reason).toBe(`withdrawn from feeds; ${ip} stays blocked by 1 other active action`);
+        expect(freshDone.states.at(-1)!.reason).toBe('published by feeds: 203.0.113.99 is blocked');
+        // One batch: its steps share one clock reading.
+        expect(new Set([shorterDone, longerDone, freshDone].map((a) => a.states.at(-1)!.updatedDateTime)).size).toBe(1);
+        // The entry now lasts as long as the action still covering it, not longer and not forever.
+        expect(new Map(await ledgerCounts(svc.service.database.db, tenant))).toEqual(new Map([
+          [ip, { refcount: 1, expiresAt: ms(sooner) }],
+          ['203.0.113.99', { refcount: 1, expiresAt: null }],
+        ]));
+        expect((await lines()).sort()).toEqual([ip, '203.0.113.99']);
+        expect(await jobCount(svc.service.database.db, tenant)).toBe(0);
+      } finally {
+        await second.stop();
+      }
     });
   });
 }

@@ -20,11 +20,12 @@ const rowsPerStatement = 100;
 /**
  * Writes collected at the end of an engine batch, a statement per hundred rows instead of one per
  * job: the action rows (read and locked at the start of the batch, so writing computed values back
- * is safe) and the finished jobs.
+ * is safe), the finished jobs and the confirmations withdrawals made moot.
  */
 export class BulkWrites {
   private readonly actions: ActionRowUpdate[] = [];
   private readonly finishedJobs: number[] = [];
+  private readonly droppedConfirmations: { actionSeq: number; kind: string }[] = [];
 
   constructor(private readonly trx: Transaction<Database>, private readonly caps: DialectCapabilities) {}
 
@@ -32,8 +33,13 @@ export class BulkWrites {
     this.actions.push(u);
   }
 
+  /** Deletes a job: one the batch finished, or an apply job a withdrawal made moot. */
   finishJob(id: number): void {
     this.finishedJobs.push(id);
+  }
+
+  dropConfirmation(actionSeq: number, kind: 'apply' | 'withdraw'): void {
+    this.droppedConfirmations.push({ actionSeq, kind });
   }
 
   async flush(): Promise<void> {
@@ -54,8 +60,13 @@ export class BulkWrites {
       const chunk = this.finishedJobs.slice(i, i + 500);
       await runSql(this.trx, this.caps, `delete from jobs where id in (${chunk.map(() => '?').join(', ')})`, chunk);
     }
+    for (let i = 0; i < this.droppedConfirmations.length; i += 500) {
+      const chunk = this.droppedConfirmations.slice(i, i + 500);
+      await runSql(this.trx, this.caps, `delete from confirmations where ${chunk.map(() => '(action_seq = ? and kind = ?)').join(' or ')}`, chunk.flatMap((c) => [c.actionSeq, c.kind]));
+    }
     this.actions.length = 0;
     this.finishedJobs.length = 0;
+    this.droppedConfirmations.length = 0;
   }
 }
 

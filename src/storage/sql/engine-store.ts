@@ -9,6 +9,8 @@ import { forUpdate, runSql } from './raw-sql.js';
 import { ChangeLog } from './change-log.js';
 import { BulkWrites } from './bulk-writes.js';
 import type { ActionRow } from './action-rows.js';
+import { BatchLedger } from './batch-ledger.js';
+import type { IndicatorType } from '../../domain/indicators/indicator.js';
 
 export interface SqlEngineStoreOptions {
   db: Kysely<Database>;
@@ -60,14 +62,21 @@ export function createSqlEngineStore({ db, caps, notifier, leaseDb = db }: SqlEn
           )
         ).rows;
         rows.sort((a, b) => cmp(a.tenant_id, b.tenant_id) || cmp(a.job_provider, b.job_provider) || cmp(a.indicator_type, b.indicator_type) || cmp(a.indicator, b.indicator) || Number(a.job_id) - Number(b.job_id));
+        // One step per action per batch: a second job of the same action (an apply and its
+        // withdrawal) needs the first one's outcome, so it waits for the next batch.
         const seen = new Set<number>();
-        for (const row of rows) {
-          // One step per action per batch: a second job of the same action (an apply and its
-          // withdrawal) needs the first one's outcome, so it waits for the next batch.
-          if (seen.has(Number(row.seq))) continue;
-          seen.add(Number(row.seq));
+        const steps = rows.filter((row) => !seen.has(Number(row.seq)) && seen.add(Number(row.seq)));
+        // What the steps read besides their rows, read for all of them at once.
+        const ledger = new BatchLedger(trx, caps, log);
+        await ledger.load(steps.map((row) => ({
+          stream: { tenantId: row.tenant_id, provider: row.job_provider },
+          indicator: { type: row.indicator_type as IndicatorType, value: row.indicator },
+          adds: row.job_kind === 'apply',
+        })));
+        const applyJobs = await readApplyJobs(trx, caps, steps.filter((row) => row.job_kind === 'withdraw').map((row) => Number(row.seq)));
+        for (const row of steps) {
           const job = toJob({ id: row.job_id, tenant_id: row.job_tenant_id, action_seq: row.seq, kind: row.job_kind, provider: row.job_provider, attempts: row.job_attempts, payload: row.job_payload, last_error: row.job_last_error });
-          const tx = (await createJobTransaction(trx, caps, job, now, log, { row, writes, agents }))!;
+          const tx = (await createJobTransaction(trx, caps, job, now, log, { row, writes, agents, ledger, applyJobs }))!;
           const d = await body(tx, job);
           await tx.flush();
           if (d.kind === 'finish') writes.finishJob(job.id);
@@ -75,6 +84,7 @@ export function createSqlEngineStore({ db, caps, notifier, leaseDb = db }: SqlEn
           if (d.kind === 'retry') retryAt = Math.min(retryAt ?? Infinity, d.runAt);
         }
         await writes.flush();
+        await ledger.flush();
         // Last, so each stream's head row is locked only from here to the commit.
         await log.flush();
         published = log.published();
@@ -231,6 +241,19 @@ async function dispose(trx: Transaction<Database>, caps: DialectCapabilities, jo
     default:
       d satisfies never;
   }
+}
+
+/** The apply jobs of the given actions (a withdrawal drops its action's apply job if it is not running). */
+async function readApplyJobs(trx: Transaction<Database>, caps: DialectCapabilities, actionSeqs: readonly number[]) {
+  const jobs = new Map<number, { id: number; leaseOwner: string | null; leaseUntil: number | null }>();
+  for (let i = 0; i < actionSeqs.length; i += 500) {
+    const chunk = actionSeqs.slice(i, i + 500);
+    const r = await runSql<{ id: number | string; action_seq: number | string; lease_owner: string | null; lease_until: number | string | null }>(
+      trx, caps, `select id, action_seq, lease_owner, lease_until from jobs where kind = 'apply' and action_seq in (${chunk.map(() => '?').join(', ')})`, chunk,
+    );
+    for (const j of r.rows) jobs.set(Number(j.action_seq), { id: Number(j.id), leaseOwner: j.lease_owner, leaseUntil: j.lease_until === null ? null : Number(j.lease_until) });
+  }
+  return jobs;
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

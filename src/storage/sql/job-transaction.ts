@@ -8,6 +8,18 @@ import { appendJsonText, forUpdate, runSql } from './raw-sql.js';
 import type { ActionRow } from './action-rows.js';
 import { rowToAction, stateJson } from './action-rows.js';
 import { ledgerAdd, ledgerRemove } from './ledger.js';
+import type { BatchLedger } from './batch-ledger.js';
+
+/** What an engine batch shares between its steps (see engine-store `runBatch`). */
+export interface BatchContext {
+  /** the action row, read and locked with the job */
+  row: ActionRow | undefined;
+  writes: BulkWrites;
+  agents: Map<string, { count: number; minConfirmed: number }>;
+  ledger: BatchLedger;
+  /** the apply job of each withdrawn action in the batch, read with it */
+  applyJobs: ReadonlyMap<number, { id: number; leaseOwner: string | null; leaseUntil: number | null }>;
+}
 
 /** A job step's transaction plus `flush()`, which writes the action's buffered changes. */
 export interface BufferedJobTransaction extends JobTransaction {
@@ -27,7 +39,7 @@ export async function createJobTransaction(
   job: Job,
   now: number,
   log: ChangeLog,
-  batch?: { row: ActionRow | undefined; writes: BulkWrites; agents: Map<string, { count: number; minConfirmed: number }> },
+  batch?: BatchContext,
 ): Promise<BufferedJobTransaction | undefined> {
   const row = batch ? batch.row : (await runSql<ActionRow>(trx, caps, `select * from actions where seq = ?${forUpdate(caps)}`, [job.actionSeq])).rows[0];
   if (!row) return undefined;
@@ -60,7 +72,7 @@ export async function createJobTransaction(
       if (action.appliedAt !== null) return undefined;
       action.appliedAt = now;
       dirty = true;
-      const result = await ledgerAdd(trx, caps, log, stream, action.indicator, action.expiresAt);
+      const result = batch ? batch.ledger.add(stream, action.indicator, action.expiresAt) : await ledgerAdd(trx, caps, log, stream, action.indicator, action.expiresAt);
       if (!('stream' in result.change)) return { refcount: result.refcount, published: false, change: result.change };
       lastChange = result.change;
       return { refcount: result.refcount, published: result.published, change: refOf(result.change) };
@@ -70,8 +82,11 @@ export async function createJobTransaction(
       action.withdrawnAt = now;
       dirty = true;
       // A withdrawal supersedes any confirmation the apply was still waiting for.
-      await trx.deleteFrom('confirmations').where('action_seq', '=', action.seq).where('kind', '=', 'apply').execute();
+      if (batch) batch.writes.dropConfirmation(action.seq, 'apply');
+      else await trx.deleteFrom('confirmations').where('action_seq', '=', action.seq).where('kind', '=', 'apply').execute();
       const remainingExpiry = async () => {
+        // Earlier steps of a batch have not written their actions' applied/withdrawn marks yet.
+        if (batch) await batch.writes.flush();
         const agg = await trx
           .selectFrom('actions')
           .select((eb) => [eb.fn.countAll<number>().filterWhere('expires_at', 'is', null).as('forever'), eb.fn.max('expires_at').as('latest')])
@@ -82,7 +97,7 @@ export async function createJobTransaction(
           .executeTakeFirstOrThrow();
         return Number(agg.forever) > 0 || agg.latest === null ? null : Number(agg.latest);
       };
-      const result = await ledgerRemove(trx, caps, log, stream, action.indicator, remainingExpiry);
+      const result = batch ? await batch.ledger.remove(stream, action.indicator, remainingExpiry) : await ledgerRemove(trx, caps, log, stream, action.indicator, remainingExpiry);
       if (result.change) lastChange = result.change;
       return { remaining: result.remaining, change: result.change ? refOf(result.change) : null };
     },
@@ -130,6 +145,13 @@ export async function createJobTransaction(
       return agents;
     },
     async dropApplyJob() {
+      if (batch) {
+        const other = batch.applyJobs.get(action.seq);
+        if (!other) return 'none';
+        if (other.leaseOwner !== null && other.leaseUntil !== null && other.leaseUntil >= now) return 'inFlight';
+        batch.writes.finishJob(other.id);
+        return 'dropped';
+      }
       const other = await trx.selectFrom('jobs').select(['id', 'lease_owner', 'lease_until']).where('action_seq', '=', action.seq).where('kind', '=', 'apply').executeTakeFirst();
       if (!other) return 'none';
       if (other.lease_owner !== null && other.lease_until !== null && Number(other.lease_until) >= now) return 'inFlight';

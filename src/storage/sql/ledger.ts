@@ -8,7 +8,7 @@ import { forUpdate, runSql } from './raw-sql.js';
 type Trx = Transaction<Database>;
 
 /** Latest of two expiries, where null means "never expires". */
-const laterExpiry = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.max(a, b));
+export const laterExpiry = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.max(a, b));
 const num = (v: number | string | null) => (v === null ? null : Number(v));
 
 const keyWhere = 'tenant_id = ? and provider = ? and indicator_type = ? and indicator = ?';
