@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   await findPostmaster(store);
   log(`store: ${store.describe}${store.dbPid ? ` (postmaster pid ${store.dbPid}: its CPU is reported as db)` : ''}`);
   const profileDir = options.cpuProf ? fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-bench-profiles-')) : undefined;
-  const service = new Service({ store, port: await freePort(), configFile: writeServiceConfig(store, options.sqliteSynchronous), logLevel: options.serviceLogLevel, cpuProfDir: profileDir, noEngine: options.noEngine, sqlStats: options.sqlStats });
+  const service = new Service({ store, port: await freePort(), configFile: writeServiceConfig(store, options.sqliteSynchronous), logLevel: options.serviceLogLevel, cpuProfDir: profileDir, noEngine: options.noEngine, sqlStats: options.sqlStats, apiProcesses: options.apiProcesses });
   const ctx: BenchContext = { options, store, service, tenantId, token: '', seeder: new Seeder(store, tenantId), rows: [], details: {} };
   const has = (s: Parameters<typeof options.scenarios.has>[0]) => options.scenarios.has(s);
   try {

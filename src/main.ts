@@ -33,7 +33,8 @@ import { FeedService } from './services/feed-service.js';
 import { SecurityService } from './services/security-service.js';
 import { Engine } from './engine/engine.js';
 import { sql, type Kysely } from 'kysely';
-import type { AgentStore, CredentialStore, ProviderWorkStats } from './storage/ports.js';
+import type { ActionStore, AgentStore, CredentialStore, Notifier, ProviderWorkStats } from './storage/ports.js';
+import type { WriteStores } from './cluster/write-calls.js';
 import { Metrics } from './metrics/metrics.js';
 import { Maintenance } from './engine/maintenance.js';
 
@@ -44,6 +45,10 @@ export interface ServiceOptions {
   /** run the engine in this process (false for `serve --no-engine`) */
   engine: boolean;
   logger?: Logger;
+  /** SQLite wake-ups between the processes of `serve --api-processes N` (see cluster/) */
+  sqliteNotifier?: Notifier;
+  /** where the API's writes go instead of this process's own database handle (an API process of a SQLite cluster hands them to the primary) */
+  writes?: WriteStores;
 }
 
 export interface RunningService {
@@ -53,6 +58,8 @@ export interface RunningService {
   database: DatabaseHandle;
   /** feed and agent credentials (what `bulwark feeds credential` and `bulwark agents add` use) */
   credentials: CredentialService;
+  /** this process's own stores for the writes API processes may forward (the primary answers with them) */
+  writeStores: WriteStores;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -77,6 +84,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     schema: config.databaseSchema,
     poolSize: config.databasePoolSize,
     sqliteSynchronous: config.sqliteSynchronous,
+    sqliteNotifier: options.sqliteNotifier,
     onError: (e) => logger.warn({ err: e.message }, 'database connection error'),
   });
   const closers: (() => Promise<void>)[] = [() => database.close()];
@@ -91,7 +99,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const providers = buildProviderRegistry(config, site);
     const work = createSqlProviderWorkStats(database.db);
     const engineStore = createSqlEngineStore({ db: database.db, leaseDb: database.leaseDb, caps: database.caps, notifier: database.notifier });
-    const agentStore = createSqlAgentStore(database.db, database.caps);
+    const ownAgents = createSqlAgentStore(database.db, database.caps);
+    const ownActions = createSqlActionStore({ db: database.db, caps: database.caps, notifier: database.notifier });
+    const agentStore: AgentStore = options.writes ? { ...ownAgents, confirm: options.writes.agents.confirm } : ownAgents;
+    const actionStore: ActionStore = options.writes ? { ...ownActions, create: options.writes.actions.create, cancel: options.writes.actions.cancel } : ownActions;
     const credentialStore = createSqlCredentialStore(database.db);
     const credentials = new CredentialService(credentialStore, agentStore, providers);
     const metrics = new Metrics({ gauges: { actionsByStatus: cached(10_000, () => work.actionsByStatus()), backlog: () => engineStore.backlog(Date.now()) } });
@@ -120,11 +131,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
     let app: FastifyInstance | undefined;
     if (options.api) {
-      app = await startApi({ config, database, providers, agentStore, credentialStore, credentials, work, metrics, logger, site });
+      app = await startApi({ config, database, providers, actionStore, agentStore, credentialStore, credentials, work, metrics, logger, site });
       const api = app;
       closers.push(() => api.close());
     }
-    return { url: site.baseUrl, app, database, credentials, logger, close };
+    return { url: site.baseUrl, app, database, credentials, writeStores: { actions: ownActions, agents: ownAgents }, logger, close };
   } catch (e) {
     await close();
     throw e;
@@ -135,6 +146,7 @@ interface ApiParts {
   config: Readonly<Config>;
   database: DatabaseHandle;
   providers: ProviderRegistry;
+  actionStore: ActionStore;
   agentStore: AgentStore;
   credentialStore: CredentialStore;
   credentials: CredentialService;
@@ -145,7 +157,7 @@ interface ApiParts {
 }
 
 /** Identity, services and routes; listens, then fixes the public URL (the port may have been 0). */
-async function startApi({ config, database, providers, agentStore, credentialStore, credentials, work, metrics, logger, site }: ApiParts): Promise<FastifyInstance> {
+async function startApi({ config, database, providers, actionStore, agentStore, credentialStore, credentials, work, metrics, logger, site }: ApiParts): Promise<FastifyInstance> {
   const identityStore = createSqlIdentityStore(database.db, database.caps);
   const keys = new SigningKeys(identityStore);
   await keys.ensure();
@@ -165,7 +177,7 @@ async function startApi({ config, database, providers, agentStore, credentialSto
     keys,
     metrics,
     actions: new ActionService({
-      store: createSqlActionStore({ db: database.db, caps: database.caps, notifier: database.notifier }),
+      store: actionStore,
       providers,
       guardrails: buildGuardrails(config, site),
     }),

@@ -25,6 +25,8 @@ export interface Options {
   noEngine: boolean;
   /** the service's sqliteSynchronous (default: the service's own default) */
   sqliteSynchronous?: 'FULL' | 'NORMAL';
+  /** the service's --api-processes (default 1) */
+  apiProcesses: number;
   keep: boolean;
   out: string;
 }
@@ -42,6 +44,7 @@ export const usage = `npm run bench -- [options]
   --cpu-prof             run the service under node --cpu-prof and print its hottest functions
   --service-log-level L  the service's --log-level (default info, as deployed)
   --sqlite-synchronous FULL|NORMAL  set the service's sqliteSynchronous (default: the service default, FULL)
+  --api-processes N      run the service with --api-processes N (default 1: one process)
   --nice=N               run the bench and all it starts at nice N (e.g. --nice=-10 on a shared machine; default: unchanged)
   --sql-stats            diagnostic: time every SQL statement inside the service, print the costliest
   --no-engine            diagnostic: run the service with --no-engine (API cost without enforcement)
@@ -64,6 +67,7 @@ export function parseOptions(argv: string[]): Options {
       'cpu-prof': { type: 'boolean', default: false },
       'service-log-level': { type: 'string', default: 'info' },
       'sqlite-synchronous': { type: 'string' },
+      'api-processes': { type: 'string', default: '1' },
       keep: { type: 'boolean', default: false },
       'no-engine': { type: 'boolean', default: false },
       'sql-stats': { type: 'boolean', default: false },
@@ -106,6 +110,7 @@ export function parseOptions(argv: string[]): Options {
     cpuProf: values['cpu-prof'] ?? false,
     serviceLogLevel: values['service-log-level']!,
     sqliteSynchronous: sync,
+    apiProcesses: int('api-processes', values['api-processes'], 1),
     keep: values.keep ?? false,
     noEngine: values['no-engine'] ?? false,
     sqlStats: values['sql-stats'] ?? false,

@@ -8,7 +8,7 @@ import { repoRoot } from './service.js';
 
 export function finish(ctx: BenchContext, machine: MachineInfo, seconds: number, profiles: ReturnType<typeof reportProfiles> | undefined): void {
   const rows: Row[] = ctx.rows;
-  const title = `Bulwark bench — ${ctx.options.store}, ${ctx.options.connections} connections, ${ctx.options.durationS} s per load run${ctx.options.nice ? `, nice ${ctx.options.nice}` : ''}${ctx.options.sqliteSynchronous ? `, sqliteSynchronous ${ctx.options.sqliteSynchronous}` : ''}${ctx.options.noEngine ? ', --no-engine' : ''} — ${seconds.toFixed(0)} s total`;
+  const title = `Bulwark bench — ${ctx.options.store}, ${ctx.options.connections} connections, ${ctx.options.durationS} s per load run${ctx.options.nice ? `, nice ${ctx.options.nice}` : ''}${ctx.options.sqliteSynchronous ? `, sqliteSynchronous ${ctx.options.sqliteSynchronous}` : ''}${ctx.options.noEngine ? ', --no-engine' : ''}${ctx.options.apiProcesses > 1 ? `, --api-processes ${ctx.options.apiProcesses}` : ''} — ${seconds.toFixed(0)} s total`;
   process.stdout.write(`\n${title}\nmachine: ${describeMachine(machine)}\n\n${textTable(rows)}\n`);
   for (const h of ctx.service.history.filter((x) => x.sqlStats && fs.existsSync(x.sqlStats))) {
     const top = (JSON.parse(fs.readFileSync(h.sqlStats!, 'utf8')) as { sql: string; calls: number; totalMs: number; avgMs: number }[]).slice(0, 12);

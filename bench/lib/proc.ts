@@ -25,20 +25,24 @@ export function cpuSecondsOf(pid: number): number {
 }
 const clockTicks = 100;
 
-/** user+system CPU seconds of `root` and all its children (e.g. a PostgreSQL postmaster and its backends). */
-export function treeCpuSeconds(root: number): number {
-  let sum = cpuSecondsOf(root);
+/** `root` and its direct children (a PostgreSQL postmaster and its backends; `serve --api-processes N` and its API processes). */
+export function processTree(root: number): number[] {
+  const pids = [root];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === root) sum += (Number(fields[11]) + Number(fields[12])) / clockTicks;
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === root) pids.push(Number(entry));
     } catch {
       /* exited */
     }
   }
-  return sum;
+  return pids;
+}
+
+/** user+system CPU seconds of `root` and its direct children. */
+export function treeCpuSeconds(root: number): number {
+  return processTree(root).reduce((sum, pid) => sum + (cpuSecondsOf(pid) || 0), 0);
 }
 
 /** Resets VmHWM so the next reading is the peak of this scenario only (Linux ≥ 4.0, `clear_refs` 5). */
@@ -62,14 +66,17 @@ export class ProcSampler {
   private machine0 = 0;
   private self0 = 0;
   private db0 = 0;
+  private pids: number[] = [];
 
   /** `dbPid`: a database server whose CPU is the service's too (PostgreSQL's postmaster) */
   constructor(private readonly pid: number, private readonly dbPid?: number, private readonly intervalMs = 50) {}
 
   start(): this {
-    resetPeak(this.pid);
-    this.peak = memoryOf(this.pid)?.rssMb ?? 0;
-    this.cpu0 = cpuSecondsOf(this.pid);
+    this.pids = processTree(this.pid);
+    for (const pid of this.pids) resetPeak(pid);
+    this.peak = 0;
+    this.sample();
+    this.cpu0 = treeCpuSeconds(this.pid);
     this.machine0 = machineBusySeconds();
     this.self0 = selfCpuSeconds();
     this.db0 = this.dbPid ? treeCpuSeconds(this.dbPid) : 0;
@@ -79,9 +86,21 @@ export class ProcSampler {
     return this;
   }
 
+  /**
+   * The service's processes together (one, or a primary and its API processes): the larger of the
+   * sampled sum of RSS and the sum of each process's high-water mark, an upper bound when the
+   * processes peak at different moments.
+   */
   private sample(): void {
-    const m = memoryOf(this.pid);
-    if (m) this.peak = Math.max(this.peak, m.rssMb, Number.isFinite(m.hwmMb) ? m.hwmMb : 0);
+    let rss = 0;
+    let hwm = 0;
+    for (const pid of this.pids) {
+      const m = memoryOf(pid);
+      if (!m) continue;
+      rss += m.rssMb;
+      hwm += Number.isFinite(m.hwmMb) ? m.hwmMb : m.rssMb;
+    }
+    this.peak = Math.max(this.peak, rss, hwm);
   }
 
   /** cpuCores: the sampled process; dbCores: its database server; benchCores: this (load-generating) process; otherCores: everything else on the machine */
@@ -89,7 +108,7 @@ export class ProcSampler {
     clearInterval(this.timer);
     this.sample();
     const seconds = (performance.now() - this.t0) / 1000;
-    const server = cpuSecondsOf(this.pid) - this.cpu0;
+    const server = treeCpuSeconds(this.pid) - this.cpu0;
     const db = this.dbPid ? treeCpuSeconds(this.dbPid) - this.db0 : 0;
     const bench = selfCpuSeconds() - this.self0;
     const machine = machineBusySeconds() - this.machine0;
@@ -115,13 +134,13 @@ function selfCpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-/** Waits until the process uses less than `threshold` of a core over 300 ms windows (bounded). */
+/** Waits until the process (with its children) uses less than `threshold` of a core over 300 ms windows (bounded). */
 export async function waitIdle(pid: number, threshold = 0.05, maxMs = 30_000): Promise<number> {
   const start = performance.now();
   for (;;) {
-    const c0 = cpuSecondsOf(pid);
+    const c0 = treeCpuSeconds(pid);
     await new Promise((r) => setTimeout(r, 300));
-    const used = (cpuSecondsOf(pid) - c0) / 0.3;
+    const used = (treeCpuSeconds(pid) - c0) / 0.3;
     if (!(used > threshold) || performance.now() - start > maxMs) return performance.now() - start;
   }
 }

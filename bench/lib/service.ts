@@ -46,6 +46,8 @@ export interface ServiceOptions {
   noEngine?: boolean;
   /** preload lib/sql-timing.js: per-statement SQL time, written to `<dataDir>/sql-stats-<pid>.json` at exit */
   sqlStats?: boolean;
+  /** `serve --api-processes N` */
+  apiProcesses?: number;
 }
 
 /** `node bin/bulwark.js serve` as a separate process on loopback, with its own data dir. */
@@ -82,7 +84,7 @@ export class Service {
       node.push('--import', new URL('./sql-timing.js', import.meta.url).href);
       env['BULWARK_BENCH_SQL_STATS'] = path.join(this.o.store.dataDir, `sql-stats-${this.starts}.json`);
     }
-    const args = ['serve', '--host', '127.0.0.1', '--port', String(this.o.port), '--config', this.o.configFile, '--log-level', this.o.logLevel, ...(this.o.noEngine ? ['--no-engine'] : []), ...storeArgs(this.o.store)];
+    const args = ['serve', '--host', '127.0.0.1', '--port', String(this.o.port), '--config', this.o.configFile, '--log-level', this.o.logLevel, ...(this.o.noEngine ? ['--no-engine'] : []), '--api-processes', String(this.o.apiProcesses ?? 1), ...storeArgs(this.o.store)];
     const out = fs.openSync(this.logFile, 'a');
     const child = spawn(process.execPath, [...node, launcher, ...args], { env, cwd: repoRoot, stdio: ['ignore', out, out] });
     fs.closeSync(out);

@@ -1,7 +1,7 @@
 import type { BenchContext } from '../lib/context.js';
 import { startCrowdSec, type CrowdSec } from '../lib/crowdsec.js';
 import type { LoadResult } from '../lib/load.js';
-import { cpuSecondsOf } from '../lib/proc.js';
+import { treeCpuSeconds } from '../lib/proc.js';
 import { log } from '../lib/util.js';
 import { createRow, runCreate, waitForDrain } from './create.js';
 import { crowdsecRows, runCrowdSec } from './crowdsec.js';
@@ -58,9 +58,9 @@ export async function createAndPeer(ctx: BenchContext, scenario: Guard): Promise
  */
 async function checkAlive(ctx: BenchContext, after: string): Promise<void> {
   if (await ctx.service.responsive()) return;
-  const c0 = cpuSecondsOf(ctx.service.pid);
+  const c0 = treeCpuSeconds(ctx.service.pid);
   await new Promise((r) => setTimeout(r, 2000));
-  const busy = (cpuSecondsOf(ctx.service.pid) - c0) / 2;
+  const busy = (treeCpuSeconds(ctx.service.pid) - c0) / 2;
   const stillDead = !(await ctx.service.responsive(1000));
   if (!stillDead) return;
   const note = `service stopped answering after ${after} (no /healthz reply in 3 s; it used ${busy.toFixed(2)} cores meanwhile — a busy event loop); killed and restarted`;

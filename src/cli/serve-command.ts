@@ -1,5 +1,8 @@
+import cluster from 'node:cluster';
 import type { Command } from 'commander';
+import type { Config } from '../config/schema.js';
 import { startService } from '../main.js';
+import { serveCluster } from './api-cluster.js';
 import { configFromOptions, guarded, withConfigOptions } from './common.js';
 
 export function registerServeCommands(program: Command): void {
@@ -11,10 +14,12 @@ export function registerServeCommands(program: Command): void {
   ).action((opts: Record<string, unknown>) =>
     guarded(async () => {
       const config = configFromOptions(opts);
-      const service = await startService({ config, api: true, engine: opts['engine'] !== false });
+      const engine = opts['engine'] !== false;
+      const service = config.apiProcesses > 1 ? await serveCluster(config, engine) : await serveAlone(config, engine);
       // Handle SIGTERM before announcing readiness: a supervisor may stop us as soon as it reads this.
       installShutdown(service.close, service.logger);
-      const where = config.databaseUrl ? service.database.describe : `SQLite in ${config.dataDir}`;
+      if (cluster.isWorker) return;
+      const where = `${config.databaseUrl ? service.describe : `SQLite in ${config.dataDir}`}${config.apiProcesses > 1 ? `; ${config.apiProcesses} API processes` : ''}`;
       process.stdout.write(
         [
           `Bulwark listening on ${service.url} (${where})`,
@@ -36,6 +41,11 @@ export function registerServeCommands(program: Command): void {
       installShutdown(service.close, service.logger);
     }),
   );
+}
+
+async function serveAlone(config: Readonly<Config>, engine: boolean) {
+  const service = await startService({ config, api: true, engine });
+  return { url: service.url, close: service.close, logger: service.logger, describe: service.database.describe };
 }
 
 /** SIGTERM/SIGINT: stop taking work, finish or release what is held, close, exit. */

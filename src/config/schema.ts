@@ -54,6 +54,8 @@ export const configSchema = z.object({
   databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres://').optional(),
   databaseSchema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).optional(),
   databasePoolSize: z.number().int().min(1).max(200).default(10),
+  /** `serve`: API processes sharing the listen port; above 1 the engine runs in a process of its own. */
+  apiProcesses: z.number().int().min(1).max(64).default(1),
   sqliteSynchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
   /** Public base URL (issuer, links); default derived from host/port/TLS. */
   publicUrl: z.string().url().optional(),

@@ -19,6 +19,7 @@ export const settings: readonly Setting[] = [
   { path: 'dataDir', flag: '--data-dir <dir>', env: ['BULWARK_DATA_DIR'], kind: 'string', description: 'directory of the embedded SQLite database (default ./data)' },
   { path: 'databaseUrl', flag: '--database-url <url>', env: ['DATABASE_URL', 'BULWARK_DATABASE_URL'], kind: 'string', description: 'postgres://… to run on PostgreSQL instead of SQLite' },
   { path: 'databaseSchema', flag: '--database-schema <name>', env: ['BULWARK_DATABASE_SCHEMA'], kind: 'string', description: 'PostgreSQL schema to use (created if missing)' },
+  { path: 'apiProcesses', flag: '--api-processes <n>', env: ['BULWARK_API_PROCESSES'], kind: 'integer', description: 'serve: HTTP API processes sharing the port (default 1; the engine runs beside them)' },
   { path: 'databasePoolSize', flag: '--database-pool-size <n>', env: ['BULWARK_DATABASE_POOL_SIZE'], kind: 'integer', description: 'PostgreSQL connections per process (default 10)' },
   { path: 'publicUrl', flag: '--public-url <url>', env: ['BULWARK_PUBLIC_URL'], kind: 'string', description: 'public base URL used as token issuer and in links (default from host/port)' },
   { path: 'tlsCert', flag: '--tls-cert <file>', env: ['BULWARK_TLS_CERT'], kind: 'string', description: 'PEM certificate: serve HTTPS' },

@@ -20,6 +20,11 @@ export interface DatabaseOptions {
   sqliteSynchronous?: 'FULL' | 'NORMAL';
   migrate?: boolean;
   onError?: (e: Error) => void;
+  /**
+   * SQLite: carries wake-ups instead of the in-process emitter, when several processes share the
+   * database file (`serve --api-processes N`). PostgreSQL always uses LISTEN/NOTIFY.
+   */
+  sqliteNotifier?: Notifier;
 }
 
 export interface DatabaseHandle {
@@ -60,7 +65,7 @@ function openSqlite(options: DatabaseOptions): DatabaseHandle {
   raw.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`);
   raw.pragma('busy_timeout = 10000');
   raw.pragma('foreign_keys = ON');
-  const notifier = createLocalNotifier();
+  const notifier = options.sqliteNotifier ?? createLocalNotifier();
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
   return {
     db,

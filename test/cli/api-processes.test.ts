@@ -1,0 +1,124 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '../helpers/backends.js';
+import { ensureBuilt } from '../helpers/process.js';
+import { cliToken, freePort, runCli, startServe, type BulwarkProcess } from './bulwark-process.js';
+
+const readWrite = 'SecurityActions.ReadWrite.All';
+const collection = '/beta/security/securityActions';
+
+/** The pids whose parent is `pid` (the API processes of a `serve --api-processes N`). */
+function childrenOf(pid: number): number[] {
+  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((e) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+for (const backend of backends()) {
+  describe(`bulwark serve --api-processes 2 (${backend.name})`, () => {
+    let storage: Awaited<ReturnType<(typeof backend)['fresh']>>;
+    let storageArgs: string[];
+    let p: BulwarkProcess;
+    const tenant = 'contoso';
+    let token: string;
+
+    beforeAll(async () => {
+      ensureBuilt();
+      storage = await backend.fresh();
+      storageArgs = ['--data-dir', storage.dataDir, ...(storage.databaseUrl ? ['--database-url', storage.databaseUrl, '--database-schema', storage.databaseSchema!] : [])];
+      // A minute between the engine's polls: anything that completes sooner was woken across processes.
+      const config = path.join(storage.dataDir, 'config.json');
+      fs.writeFileSync(config, JSON.stringify({ engine: { pollIntervalMs: 60_000 }, providers: [{ type: 'feeds', provider: 'feeds' }, { type: 'agent', provider: 'edge' }] }));
+      storageArgs.push('--config', config);
+      p = await startServe(['--port', String(await freePort()), '--api-processes', '2', ...storageArgs], { timeoutMs: 30_000 });
+      token = await cliToken(storageArgs, tenant, [readWrite]);
+    }, 60_000);
+    afterAll(async () => {
+      await p?.stop('SIGKILL');
+      await storage?.cleanup();
+    });
+
+    const api = (pathname: string, init: RequestInit = {}) =>
+      fetch(`${p.url}${pathname}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers } });
+    const blockIp = (ip: string, provider = 'feeds') => JSON.stringify({ name: 'BlockIp', parameters: [{ name: 'IP', value: ip }], vendorInformation: { provider } });
+    const action = async (id: string) => (await (await api(`${collection}/${id}`)).json()) as { status: string; completedDateTime: string | null; states: { reason: string }[] };
+
+    it('answers on one port from two API processes; creates are enforced at once by the engine beside them, cancels withdraw', { timeout: 60_000 }, async () => {
+      expect(p.stdout()).toMatch(/; 2 API processes\)/);
+      expect(childrenOf(p.child.pid!)).toHaveLength(2);
+      const feedCred = JSON.parse((await runCli(['feeds', 'credential', '--tenant', tenant, '--json', ...storageArgs])).stdout) as { token: string };
+      const ipTxt = async () => (await (await fetch(`${p.url}/feeds/${tenant}/ip.txt`, { headers: { authorization: `Bearer ${feedCred.token}` } })).text()).split('\n').filter(Boolean).sort();
+
+      // Concurrent requests open several connections, which the cluster spreads over both processes.
+      const ips = Array.from({ length: 40 }, (_, i) => `198.51.100.${i + 1}`);
+      const created = await Promise.all(ips.map(async (ip) => {
+        const res = await api(collection, { method: 'POST', body: blockIp(ip) });
+        expect(res.status).toBe(201);
+        return ((await res.json()) as { id: string }).id;
+      }));
+      const t0 = Date.now();
+      await waitFor('every action completed', async () => ((await Promise.all(created.map(action))).every((a) => a.status === 'Completed') ? true : undefined), 10_000);
+      expect(Date.now() - t0, 'woken by the API processes, not by its 60 s poll').toBeLessThan(10_000);
+      expect(await ipTxt()).toEqual([...ips].sort());
+
+      const res = await api(`${collection}/${created[0]}/cancelSecurityAction`, { method: 'POST' });
+      expect(res.status).toBe(200);
+      await waitFor('the cancelled block withdrawn', async () => ((await action(created[0]!)).states.at(-1)?.reason === 'withdrawn from feeds' ? true : undefined), 10_000);
+      expect(await ipTxt()).toEqual(ips.slice(1).sort());
+    });
+
+    it("an agent's long poll wakes when the engine publishes, and its confirmation completes the action", { timeout: 60_000 }, async () => {
+      const agent = JSON.parse((await runCli(['agents', 'add', '--tenant', tenant, '--provider', 'edge', '--name', 'fw1', '--json', ...storageArgs])).stdout) as { token: string };
+      const agentApi = (pathname: string, init: RequestInit = {}) => fetch(`${p.url}/agents/${tenant}/edge/${pathname}`, { ...init, headers: { authorization: `Bearer ${agent.token}`, 'content-type': 'application/json' } });
+      const snapshot = (await (await agentApi('changes')).json()) as { cursor: number };
+      const poll = agentApi(`changes?since=${snapshot.cursor}&wait=30`).then(async (r) => ({ at: Date.now(), ...((await r.json()) as { cursor: number; added: { value: string }[] }) }));
+      await new Promise((r) => setTimeout(r, 200));
+      const sent = Date.now();
+      const res = await api(collection, { method: 'POST', body: blockIp('203.0.113.80', 'edge') });
+      expect(res.status).toBe(201);
+      const { id } = (await res.json()) as { id: string };
+      const batch = await poll;
+      expect(batch.added.map((a) => a.value)).toEqual(['203.0.113.80']);
+      // Woken by the publication (the primary's engine, relayed), not by the end of its 30 s wait.
+      expect(batch.at - sent).toBeLessThan(10_000);
+      expect((await action(id)).status).toBe('Running');
+      const confirm = await agentApi('confirm', { method: 'POST', body: JSON.stringify({ cursor: batch.cursor }) });
+      expect(confirm.status).toBe(200);
+      expect(await confirm.json()).toEqual({ confirmedCursor: batch.cursor, completedActions: 1 });
+      expect((await action(id)).status).toBe('Completed');
+    });
+
+    it('replaces an API process that dies, and SIGTERM stops them all', { timeout: 60_000 }, async () => {
+      const [victim, survivor] = childrenOf(p.child.pid!);
+      process.kill(victim!, 'SIGKILL');
+      const replaced = await waitFor('a replacement API process', () => {
+        const now = childrenOf(p.child.pid!);
+        return now.length === 2 && !now.includes(victim!) ? now : undefined;
+      });
+      expect(replaced).toContain(survivor);
+      // Every connection is answered, whichever process it lands on.
+      const answers = await Promise.all(Array.from({ length: 20 }, () => api(`${collection}?$top=1`).then((r) => r.status)));
+      expect(answers.every((s) => s === 200)).toBe(true);
+
+      const exit = await p.stop('SIGTERM');
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(replaced.filter((pid) => fs.existsSync(`/proc/${pid}`))).toEqual([]);
+    });
+  });
+}
