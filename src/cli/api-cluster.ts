@@ -64,8 +64,7 @@ async function runPrimary(config: Readonly<Config>, engine: boolean) {
 
   const close = async () => {
     stopping = true;
-    const workers = [...cluster.workers ? Object.values(cluster.workers) : []].filter((w): w is Worker => w !== undefined);
-    await Promise.all(workers.map((w) => new Promise<void>((resolve) => {
+    await Promise.all([...peers.keys()].map((w) => new Promise<void>((resolve) => {
       if (w.isDead()) return resolve();
       w.once('exit', () => resolve());
       w.process.kill('SIGTERM');

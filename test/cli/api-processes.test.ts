@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../helpers/backends.js';
 import { ensureBuilt } from '../helpers/process.js';
+import { waitFor } from '../engine/support.js';
 import { cliToken, freePort, runCli, startServe, type BulwarkProcess } from './bulwark-process.js';
 
 const readWrite = 'SecurityActions.ReadWrite.All';
@@ -18,16 +19,6 @@ function childrenOf(pid: number): number[] {
       return false;
     }
   }).map(Number);
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 for (const backend of backends()) {
@@ -107,10 +98,10 @@ for (const backend of backends()) {
     it('replaces an API process that dies, and SIGTERM stops them all', { timeout: 60_000 }, async () => {
       const [victim, survivor] = childrenOf(p.child.pid!);
       process.kill(victim!, 'SIGKILL');
-      const replaced = await waitFor('a replacement API process', () => {
+      const replaced = await waitFor('a replacement API process', async () => {
         const now = childrenOf(p.child.pid!);
         return now.length === 2 && !now.includes(victim!) ? now : undefined;
-      });
+      }, 15_000);
       expect(replaced).toContain(survivor);
       // Every connection is answered, whichever process it lands on.
       const answers = await Promise.all(Array.from({ length: 20 }, () => api(`${collection}?$top=1`).then((r) => r.status)));
