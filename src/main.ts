@@ -49,6 +49,8 @@ export interface ServiceOptions {
   sqliteNotifier?: Notifier;
   /** where the API's writes go instead of this process's own database handle (an API process of a SQLite cluster hands them to the primary) */
   writes?: WriteStores;
+  /** an API process of `serve --api-processes N`: `/metrics` serves the sum the primary gathers (cluster/metrics-relay.ts), and the database-derived gauges are left to the primary */
+  metricsFromPrimary?: (own: Metrics) => () => Promise<string>;
 }
 
 export interface RunningService {
@@ -60,6 +62,8 @@ export interface RunningService {
   credentials: CredentialService;
   /** this process's own stores for the writes API processes may forward (the primary answers with them) */
   writeStores: WriteStores;
+  /** this process's own metrics (the cluster primary gathers its API processes' into one scrape) */
+  metrics: Metrics;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -105,7 +109,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const actionStore: ActionStore = options.writes ? { ...ownActions, create: options.writes.actions.create, cancel: options.writes.actions.cancel } : ownActions;
     const credentialStore = createSqlCredentialStore(database.db);
     const credentials = new CredentialService(credentialStore, agentStore, providers);
-    const metrics = new Metrics({ gauges: { actionsByStatus: cached(10_000, () => work.actionsByStatus()), backlog: () => engineStore.backlog(Date.now()) } });
+    const gauges = { actionsByStatus: cached(10_000, () => work.actionsByStatus()), backlog: () => engineStore.backlog(Date.now()) };
+    const metrics = new Metrics(options.metricsFromPrimary ? {} : { gauges });
+    if (options.metricsFromPrimary) metrics.render = options.metricsFromPrimary(metrics);
 
     if (options.engine && config.engine.enabled) {
       const engine = new Engine({
@@ -135,7 +141,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const api = app;
       closers.push(() => api.close());
     }
-    return { url: site.baseUrl, app, database, credentials, writeStores: { actions: ownActions, agents: ownAgents }, logger, close };
+    return { url: site.baseUrl, app, database, credentials, writeStores: { actions: ownActions, agents: ownAgents }, metrics, logger, close };
   } catch (e) {
     await close();
     throw e;

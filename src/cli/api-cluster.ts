@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { createLogger, startService, type RunningService } from '../main.js';
 import { createApiProcessNotifier, createPrimaryNotifier } from '../cluster/relay-notifier.js';
 import { answerCall, forwardedWrites, isCallMessage } from '../cluster/write-calls.js';
+import { createMetricsAggregator, metricsFromPrimary, type Peer } from '../cluster/metrics-relay.js';
 
 /**
  * `serve --api-processes N`: N API processes share the listen port (node:cluster hands each new
@@ -22,9 +23,6 @@ interface ReadyMessage {
 }
 const isReady = (m: unknown): m is ReadyMessage => typeof (m as Partial<ReadyMessage> | null)?.bulwarkReady?.url === 'string';
 
-interface Peer {
-  send(message: object): void;
-}
 const peerOf = (w: Worker): Peer => ({
   send: (m) => {
     if (w.isConnected()) w.send(m, undefined, () => undefined);
@@ -36,6 +34,7 @@ async function runPrimary(config: Readonly<Config>, engine: boolean) {
   const peers = new Map<Worker, Peer>();
   const notifier = createPrimaryNotifier(() => peers.values());
   const service = await startService({ config, api: false, engine, logger, sqliteNotifier: notifier });
+  const metrics = createMetricsAggregator(service.metrics, () => peers.values());
   let stopping = false;
   let restarts = 0;
 
@@ -45,6 +44,7 @@ async function runPrimary(config: Readonly<Config>, engine: boolean) {
     peers.set(worker, peer);
     return new Promise((resolve, reject) => {
       worker.on('message', (m: unknown) => {
+        if (metrics.handle(m, peer)) return;
         if (isCallMessage(m) && !config.databaseUrl) void answerCall(service.writeStores, m, (r) => peer.send(r));
         else if (isReady(m)) resolve(m.bulwarkReady.url);
       });
@@ -94,7 +94,7 @@ async function runWorker(config: Readonly<Config>) {
   };
   const notifier = createApiProcessNotifier(onMessage);
   const writes = config.databaseUrl ? undefined : forwardedWrites((m) => primary.send(m), onMessage);
-  const service = await startService({ config, api: true, engine: false, sqliteNotifier: notifier, writes });
+  const service = await startService({ config, api: true, engine: false, sqliteNotifier: notifier, writes, metricsFromPrimary: (own) => metricsFromPrimary(own, primary.send, onMessage) });
   // The primary is gone (killed): nobody relays wake-ups, writes or restarts us; stop serving.
   process.once('disconnect', () => {
     writes?.failAll('the primary process is gone');

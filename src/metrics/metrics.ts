@@ -18,6 +18,8 @@ export class Metrics {
   readonly providerErrors = new client.Counter({ name: 'bulwark_provider_errors_total', help: 'Failed deliveries or steps by provider (retried or final)', labelNames: ['provider', 'final'] as const, registers: [this.registry] });
   readonly feedRequests = new client.Counter({ name: 'bulwark_feed_requests_total', help: 'Feed file requests by file and status', labelNames: ['file', 'status'] as const, registers: [this.registry] });
   readonly changeStreamClients = new client.Gauge({ name: 'bulwark_change_stream_clients', help: 'Change-stream requests currently open (long polls included)', registers: [this.registry] });
+  /** What `/metrics` serves: this process's metrics, or in an API process of `serve --api-processes N` the sum over all processes (cluster/metrics-relay.ts). */
+  render: () => Promise<string> = () => this.registry.metrics();
 
   constructor(options: { collectDefault?: boolean; gauges?: CollectedGauges } = {}) {
     if (options.collectDefault !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'bulwark_' });

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../helpers/backends.js';
@@ -20,6 +21,27 @@ function childrenOf(pid: number): number[] {
     }
   }).map(Number);
 }
+
+/** Prometheus text → the value of every sample of `name` whose labels include `labels`, summed. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/([a-z_]+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+/** GET on a connection of its own, so the cluster deals each request to the next API process. */
+const getOnNewConnection = (url: string) =>
+  new Promise<number>((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode!));
+    }).on('error', reject);
+  });
 
 for (const backend of backends()) {
   describe(`bulwark serve --api-processes 2 (${backend.name})`, () => {
@@ -93,6 +115,29 @@ for (const backend of backends()) {
       expect(confirm.status).toBe(200);
       expect(await confirm.json()).toEqual({ confirmedCursor: batch.cursor, completedActions: 1 });
       expect((await action(id)).status).toBe('Completed');
+    });
+
+    it('/metrics adds up every process: requests either API process served, the engine steps the primary ran, stored actions counted once', { timeout: 60_000 }, async () => {
+      const scrape = async () => {
+        const res = await fetch(`${p.url}/metrics`);
+        expect(res.status).toBe(200);
+        return res.text();
+      };
+      const before = await scrape();
+      expect(sample(before, 'bulwark_metrics_processes', { state: 'answered' })).toBe(3);
+      expect(sample(before, 'bulwark_metrics_processes', { state: 'missing' })).toBe(0);
+      const healthz = { route: '/healthz', method: 'GET', status: '200' };
+      const statuses = await Promise.all(Array.from({ length: 30 }, () => getOnNewConnection(`${p.url}/healthz`)));
+      expect(statuses.every((s) => s === 200)).toBe(true);
+      // Whichever process answers the scrape, it reports all 30 (one process saw about half).
+      for (let i = 0; i < 4; i++) {
+        const after = await scrape();
+        expect(sample(after, 'bulwark_http_requests_total', healthz) - sample(before, 'bulwark_http_requests_total', healthz)).toBe(30);
+        // The engine runs in the primary, which serves no HTTP: its counters reach /metrics only through the sum.
+        expect(sample(after, 'bulwark_engine_steps_total', { kind: 'apply', outcome: 'done' })).toBeGreaterThanOrEqual(41);
+        // 41 actions created above; the database-derived gauge is the primary's alone, not one per process.
+        expect(sample(after, 'bulwark_actions')).toBe(41);
+      }
     });
 
     it('replaces an API process that dies, and SIGTERM stops them all', { timeout: 60_000 }, async () => {

@@ -12,7 +12,7 @@ export interface Health {
  */
 export function registerOperationalRoutes(app: FastifyInstance, health: Health, metrics: Metrics): void {
   app.get('/metrics', { config: { auth: 'none' } }, async (_request, reply) =>
-    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
+    reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );
   app.get('/healthz', { config: { auth: 'none' } }, async (_request, reply) => reply.send({ status: 'ok' }));
   app.get('/readyz', { config: { auth: 'none' } }, async (_request, reply) => {
