@@ -9,13 +9,23 @@ export interface Reply {
   body: string;
 }
 
-export function request(method: string, url: string, options: { headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {}): Promise<Reply> {
+export interface RequestOptions {
+  headers?: Record<string, string>;
+  body?: string;
+  signal?: AbortSignal;
+  /** another keep-alive pool (a load run with more connections than the probes' 16) */
+  agent?: http.Agent;
+  /** read the body to its end but keep none of it (the reply's body is '') */
+  discardBody?: boolean;
+}
+
+export function request(method: string, url: string, options: RequestOptions = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { ...options.headers };
     if (options.body !== undefined) headers['content-length'] = Buffer.byteLength(options.body);
-    const req = http.request(url, { method, headers, agent, signal: options.signal }, (res) => {
+    const req = http.request(url, { method, headers, agent: options.agent ?? agent, signal: options.signal }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('data', (c: Buffer) => void (options.discardBody || chunks.push(c)));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });

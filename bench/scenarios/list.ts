@@ -1,6 +1,6 @@
 import { authHeaders, graphPath, type BenchContext } from '../lib/context.js';
 import { json } from '../lib/http.js';
-import { runLoad, runSequential, type LoadResult } from '../lib/load.js';
+import { runTimed, type LoadResult } from '../lib/load.js';
 import { waitIdle } from '../lib/proc.js';
 import { loadFigures, target, type Row } from '../lib/report.js';
 import { log } from '../lib/util.js';
@@ -12,8 +12,8 @@ export const firstPagePath = `${graphPath}?$filter=${encodeURIComponent(filter)}
 /**
  * The list: `$filter=status eq 'Completed' and name eq 'BlockIp'&$top=100`, first page and a deep
  * page (reached by following `@odata.nextLink` `--deep-pages` times, then requested over and over).
- * Each is run at `--connections` (autocannon: throughput; latency includes queueing) and at 1
- * connection (sequential requests timed to the microsecond: the latency of one request alone).
+ * Each is run at `--connections` (throughput; latency includes queueing) and at 1 connection (the
+ * latency of one request alone), both with `runTimed` (load.ts says why not autocannon here).
  */
 export async function runList(ctx: BenchContext, stored: number): Promise<Row[]> {
   const deep = await followLinks(ctx, ctx.options.deepPages);
@@ -26,10 +26,7 @@ export async function runList(ctx: BenchContext, stored: number): Promise<Row[]>
       await waitIdle(ctx.service.pid);
       const durationS = connections === 1 ? Math.max(2, Math.ceil(ctx.options.durationS / 2)) : ctx.options.durationS;
       log(`list ${label}: ${stored.toLocaleString('en-US')} stored, ${connections} connection(s), ${durationS} s`);
-      const r =
-        connections === 1
-          ? await runSequential({ url: ctx.service.url, path, headers: authHeaders(ctx), durationS, serverPid: ctx.service.pid, dbPid: ctx.store.dbPid })
-          : await runLoad({ url: ctx.service.url, connections, durationS, serverPid: ctx.service.pid, dbPid: ctx.store.dbPid, requests: [{ method: 'GET', path, headers: authHeaders(ctx) }] });
+      const r = await runTimed({ url: ctx.service.url, path, headers: authHeaders(ctx), connections, durationS, serverPid: ctx.service.pid, dbPid: ctx.store.dbPid });
       rows.push(listRow(`list ${label}`, extra, stored, r));
     }
   }
