@@ -23,9 +23,9 @@ interface RenderReply {
 interface SnapshotRequest {
   bulwarkMetricsSnapshot: { id: number };
 }
-/** API process → primary: its metrics as prom-client JSON. */
+/** API process → primary: its metrics as prom-client JSON (null: it could not read them). */
 interface SnapshotReply {
-  bulwarkMetricsJson: { id: number; metrics: unknown[] };
+  bulwarkMetricsJson: { id: number; metrics: unknown[] | null };
 }
 
 export interface Peer {
@@ -56,7 +56,7 @@ function pendingAnswers<T>(timeoutMs: number) {
         send(id);
       });
     },
-    answer: (id: number, value: T) => settle(id, value),
+    answer: settle,
   };
   function settle(id: number, value: T | undefined) {
     const resolve = waiting.get(id);
@@ -83,20 +83,21 @@ export function createMetricsAggregator(own: Metrics, apiProcesses: () => Iterab
   }
 
   return {
-    render,
     handle(m: unknown, from: Peer): boolean {
       const renderId = idOf(m, 'bulwarkMetricsRender');
       if (renderId !== undefined) {
+        // The reason stays generic: /metrics is unauthenticated, and a database error names hosts.
         render().then(
           (text) => from.send({ bulwarkMetricsText: { id: renderId, text } } satisfies RenderReply),
-          (e: Error) => from.send({ bulwarkMetricsText: { id: renderId, error: e.message } } satisfies RenderReply),
+          () => from.send({ bulwarkMetricsText: { id: renderId, error: 'the primary could not read its own metrics' } } satisfies RenderReply),
         );
         return true;
       }
       const snapshotId = idOf(m, 'bulwarkMetricsJson');
       if (snapshotId === undefined) return false;
+      // An API process that could not read its registry sends no array: counted missing at once.
       const metrics = (m as SnapshotReply).bulwarkMetricsJson.metrics;
-      if (Array.isArray(metrics)) snapshots.answer(snapshotId, metrics as MetricsJson);
+      snapshots.answer(snapshotId, Array.isArray(metrics) ? (metrics as MetricsJson) : undefined);
       return true;
     },
   };
@@ -112,7 +113,10 @@ export function metricsFromPrimary(own: Metrics, send: (m: object) => void, onMe
   onMessage((m) => {
     const snapshotId = idOf(m, 'bulwarkMetricsSnapshot');
     if (snapshotId !== undefined) {
-      void own.registry.getMetricsAsJSON().then((metrics) => send({ bulwarkMetricsJson: { id: snapshotId, metrics } } satisfies SnapshotReply));
+      own.registry.getMetricsAsJSON().then(
+        (metrics) => send({ bulwarkMetricsJson: { id: snapshotId, metrics } } satisfies SnapshotReply),
+        () => send({ bulwarkMetricsJson: { id: snapshotId, metrics: null } } satisfies SnapshotReply),
+      );
       return;
     }
     const textId = idOf(m, 'bulwarkMetricsText');

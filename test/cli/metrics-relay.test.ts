@@ -60,6 +60,36 @@ describe('metrics relay (serve --api-processes N)', () => {
     for (const api of apis) expect(line(await api.render(), 'bulwark_http_requests_total{')).toBe('bulwark_http_requests_total{route="/healthz",method="GET",status="200"} 5');
   });
 
+  it('an API process that cannot read its registry is counted missing at once, not after the timeout', async () => {
+    const primary = new Metrics({ collectDefault: false });
+    const a = channel();
+    const failing: Peer = {
+      send: (m) => {
+        const id = (m as { bulwarkMetricsSnapshot: { id: number } }).bulwarkMetricsSnapshot.id;
+        setImmediate(() => a.toPrimary.emit('m', { bulwarkMetricsJson: { id, metrics: null } }));
+      },
+    };
+    const aggregator = createMetricsAggregator(primary, () => [a.apiPeer, failing], 60_000);
+    a.toPrimary.on('m', (m) => aggregator.handle(m, a.apiPeer));
+    const own = new Metrics({ collectDefault: false });
+    own.render = metricsFromPrimary(own, a.primaryPeer.send, a.onApiMessage);
+    const text = await own.render();
+    expect(line(text, 'bulwark_metrics_processes{state="missing"}')).toBe('bulwark_metrics_processes{state="missing"} 1');
+  });
+
+  it('a primary that cannot read its own metrics (database down) makes the scrape 503, without the database error in the answer', async () => {
+    const down = () => Promise.reject(new Error('connect ECONNREFUSED 10.9.8.7:5432'));
+    const primary = new Metrics({ collectDefault: false, gauges: { actionsByStatus: down, backlog: down } });
+    const a = channel();
+    const aggregator = createMetricsAggregator(primary, () => [a.apiPeer], 1_000);
+    a.toPrimary.on('m', (m) => aggregator.handle(m, a.apiPeer));
+    const own = new Metrics({ collectDefault: false });
+    own.render = metricsFromPrimary(own, a.primaryPeer.send, a.onApiMessage);
+    const failure = await own.render().then(() => undefined, (e: unknown) => e);
+    expect(isBulwarkError(failure) && failure.kind).toBe('serviceUnavailable');
+    expect((failure as Error).message).not.toContain('10.9.8.7');
+  });
+
   it('an API process whose primary does not answer fails the scrape with 503 instead of serving its own share', async () => {
     const own = new Metrics({ collectDefault: false });
     const render = metricsFromPrimary(own, () => undefined, () => () => undefined, 100);
