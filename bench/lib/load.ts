@@ -71,11 +71,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     non2xx: r.non2xx,
     socketErrors: r.errors,
     statusCodes,
-    peakRssMb: proc.peakRssMb,
-    serverCpuCores: proc.cpuCores,
-    dbCpuCores: proc.dbCores,
-    benchCpuCores: proc.benchCores,
-    otherCpuCores: proc.otherCores,
+    ...procFigures(proc),
   };
 }
 
@@ -86,8 +82,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
  * plain node:http server that spends 2 ms per request and answers 130 KB, 64 connections, 6 s:
  * four of seven autocannon runs reported p99 1.0–1.2 s and max 3.8–4.1 s, the other three p99
  * 251–252 ms, while this loop measured p99 252 ms, max 254–269 ms in each of its runs: the fair
- * queue's 64 × 2 ms, twice (docs/decisions/0010-performance.md). Its resolution is also finer than autocannon's 1 ms, which
- * matters at 1 connection, where a request takes 1–3 ms alone.
+ * queue's 64 × 2 ms, twice. Against the service this loop, too, has measured multi-second p99 in
+ * some short runs (docs/decisions/0010-performance.md, row 12): not settled. Its resolution is
+ * also finer than autocannon's 1 ms, which matters at 1 connection (1–3 ms per request).
  */
 export async function runTimed(o: { url: string; path: string; headers: Record<string, string>; durationS: number; connections: number; serverPid: number; dbPid?: number | undefined }): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections });
@@ -127,10 +124,11 @@ export async function runTimed(o: { url: string; path: string; headers: Record<s
     non2xx,
     socketErrors,
     statusCodes,
-    peakRssMb: proc.peakRssMb,
-    serverCpuCores: proc.cpuCores,
-    dbCpuCores: proc.dbCores,
-    benchCpuCores: proc.benchCores,
-    otherCpuCores: proc.otherCores,
+    ...procFigures(proc),
   };
+}
+
+/** The sampler's peak RSS and CPU figures under their LoadResult names. */
+function procFigures(proc: ReturnType<ProcSampler['stop']>): Pick<LoadResult, 'peakRssMb' | 'serverCpuCores' | 'dbCpuCores' | 'benchCpuCores' | 'otherCpuCores'> {
+  return { peakRssMb: proc.peakRssMb, serverCpuCores: proc.cpuCores, dbCpuCores: proc.dbCores, benchCpuCores: proc.benchCores, otherCpuCores: proc.otherCores };
 }
