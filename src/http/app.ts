@@ -20,6 +20,7 @@ import { registerAgentRoutes } from './routes/agent-routes.js';
 import { registerFeedRoutes, type FeedRouteDeps } from './routes/feeds-routes.js';
 import { registerSecurityRoutes } from './routes/security-routes.js';
 import { registerMethodNotAllowed } from './routes/method-not-allowed.js';
+import { createTurnGate } from './turn-gate.js';
 
 export interface AppDeps {
   logger: FastifyBaseLogger;
@@ -63,7 +64,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   registerBodyParsers(app);
 
+  const turnGate = createTurnGate();
   app.addHook('onRequest', async (request, reply) => {
+    if (!request.routeOptions.config.bypassTurnGate) {
+      const wait = turnGate.enter();
+      if (wait) await wait;
+    }
     const given = request.headers['client-request-id'];
     request.clientRequestId = typeof given === 'string' && clientRequestIdPattern.test(given) ? given : request.id;
     reply.header('request-id', request.id);

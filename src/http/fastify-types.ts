@@ -13,5 +13,7 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     auth?: RouteAuth;
+    /** Answer without waiting for the turn gate (health and metrics: cheap, and must answer under load). */
+    bypassTurnGate?: boolean;
   }
 }
