@@ -13,8 +13,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   body?: string;
   signal?: AbortSignal;
-  /** another keep-alive pool (a load run with more connections than the probes' 16) */
-  agent?: http.Agent;
+  /** another keep-alive pool (a load run with more connections than the probes' 16); false: a new connection */
+  agent?: http.Agent | false;
   /** read the body to its end but keep none of it (the reply's body is '') */
   discardBody?: boolean;
 }

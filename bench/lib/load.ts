@@ -77,21 +77,38 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 
 /**
  * `connections` keep-alive connections (node:http), each sending its next request when the last
- * answer has been read to the end, every request timed with performance.now(). Used where answers
- * are large (list pages, ~130 KB): autocannon's latencies there are not trustworthy. Against a
- * plain node:http server that spends 2 ms per request and answers 130 KB, 64 connections, 6 s:
- * four of seven autocannon runs reported p99 1.0–1.2 s and max 3.8–4.1 s, the other three p99
- * 251–252 ms, while this loop measured p99 252 ms, max 254–269 ms in each of its runs: the fair
- * queue's 64 × 2 ms, twice. Against the service this loop, too, has measured multi-second p99 in
- * some short runs (docs/decisions/0010-performance.md, row 12): not settled. Its resolution is
- * also finer than autocannon's 1 ms, which matters at 1 connection (1–3 ms per request).
+ * answer has been read to the end, every request timed with performance.now() (finer than
+ * autocannon's 1 ms, which matters at 1 connection: 1–3 ms per request). Used where answers are
+ * large (list pages, ~130 KB).
+ *
+ * Every connection is opened, with one untimed request, before the clock starts. Node's server
+ * (libuv ≥ 1.45, libuv/libuv#3696) takes one new connection per event-loop turn; once the service
+ * is busy a turn lasts as long as all the requests ready in it (~30 list pages of 3 ms), so
+ * connections opened as a burst into a busy service wait up to seconds to be accepted. Measured
+ * with a plain node:http server (2.5 ms per request, 130 KB answers, 64 connections, 3 s): the last
+ * connections were accepted 3.1 s after the client had connected and sent its request, one every
+ * ~100 ms; the same with the server behind node:cluster. That wait belongs to the connection
+ * burst, not to a list request, and it made the multi-second p99 of short runs (decision 0010,
+ * row 12). autocannon opens its connections inside its timed window, so its figures for these
+ * runs carried the same wait.
  */
-export async function runTimed(o: { url: string; path: string; headers: Record<string, string>; durationS: number; connections: number; serverPid: number; dbPid?: number | undefined }): Promise<LoadResult> {
+export async function runTimed(o: {
+  url: string;
+  path: string;
+  headers: Record<string, string>;
+  durationS: number;
+  connections: number;
+  serverPid: number;
+  dbPid?: number | undefined;
+  /** also GET this path on a new connection every 50 ms during the run, as a load balancer's health check does */
+  probePath?: string;
+}): Promise<LoadResult & { probe?: ProbeResult }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections });
   const sampler = new ProcSampler(o.serverPid, o.dbPid).start();
   const ms: number[] = [];
   const statusCodes: Record<string, number> = {};
   let socketErrors = 0;
+  await Promise.all(Array.from({ length: o.connections }, () => request('GET', `${o.url}${o.path}`, { headers: o.headers, agent, discardBody: true })));
   const started = performance.now();
   const end = started + o.durationS * 1000;
   const loop = async () => {
@@ -106,7 +123,22 @@ export async function runTimed(o: { url: string; path: string; headers: Record<s
       }
     }
   };
-  await Promise.all(Array.from({ length: o.connections }, loop));
+  const probeMs: number[] = [];
+  let probeFailures = 0;
+  const probe = async (path: string) => {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      try {
+        const r = await request('GET', `${o.url}${path}`, { agent: false, discardBody: true });
+        if (r.status === 200) probeMs.push(performance.now() - t0);
+        else probeFailures++;
+      } catch {
+        probeFailures++;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await Promise.all([...Array.from({ length: o.connections }, loop), ...(o.probePath ? [probe(o.probePath)] : [])]);
   const seconds = (performance.now() - started) / 1000;
   const proc = sampler.stop();
   agent.destroy();
@@ -125,7 +157,19 @@ export async function runTimed(o: { url: string; path: string; headers: Record<s
     socketErrors,
     statusCodes,
     ...procFigures(proc),
+    ...(o.probePath ? { probe: { count: probeMs.length, failures: probeFailures, p50: percentile(probeMs, 50), p99: percentile(probeMs, 99), max: probeMs.reduce((a, b) => Math.max(a, b), 0) } } : {}),
   };
+}
+
+/** Requests on new connections made beside a load run (`runTimed`'s `probePath`). */
+export interface ProbeResult {
+  /** answered with 200 */
+  count: number;
+  /** any other status, or a socket error */
+  failures: number;
+  p50: number;
+  p99: number;
+  max: number;
 }
 
 /** The sampler's peak RSS and CPU figures under their LoadResult names. */

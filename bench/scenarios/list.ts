@@ -14,6 +14,8 @@ export const firstPagePath = `${graphPath}?$filter=${encodeURIComponent(filter)}
  * page (reached by following `@odata.nextLink` `--deep-pages` times, then requested over and over).
  * Each is run at `--connections` (throughput; latency includes queueing) and at 1 connection (the
  * latency of one request alone), both with `runTimed` (load.ts says why not autocannon here).
+ * Beside the many-connection runs a health check on a new connection every 50 ms shows whether
+ * the busy service still takes in new connections (decision 0010, row 13).
  */
 export async function runList(ctx: BenchContext, stored: number): Promise<Row[]> {
   const deep = await followLinks(ctx, ctx.options.deepPages);
@@ -26,8 +28,10 @@ export async function runList(ctx: BenchContext, stored: number): Promise<Row[]>
       await waitIdle(ctx.service.pid);
       const durationS = connections === 1 ? Math.max(2, Math.ceil(ctx.options.durationS / 2)) : ctx.options.durationS;
       log(`list ${label}: ${stored.toLocaleString('en-US')} stored, ${connections} connection(s), ${durationS} s`);
-      const r = await runTimed({ url: ctx.service.url, path, headers: authHeaders(ctx), connections, durationS, serverPid: ctx.service.pid, dbPid: ctx.store.dbPid });
-      rows.push(listRow(`list ${label}`, extra, stored, r));
+      const probePath = connections > 1 ? '/healthz' : undefined;
+      const r = await runTimed({ url: ctx.service.url, path, headers: authHeaders(ctx), connections, durationS, serverPid: ctx.service.pid, dbPid: ctx.store.dbPid, probePath });
+      const probe = r.probe ? `GET /healthz on a new connection every 50 ms meanwhile: p50 ${r.probe.p50.toFixed(1)} / p99 ${r.probe.p99.toFixed(1)} ms over ${r.probe.count}, ${r.probe.failures} failed` : '';
+      rows.push(listRow(`list ${label}`, [extra, probe].filter(Boolean).join('; '), stored, r));
     }
   }
   return rows;
