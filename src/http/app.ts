@@ -68,7 +68,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addHook('onRequest', async (request, reply) => {
     if (!request.routeOptions.config.bypassTurnGate) {
       const wait = turnGate.enter();
-      if (wait) await wait;
+      if (wait) {
+        deps.metrics.httpDeferred.inc();
+        await wait;
+      }
     }
     const given = request.headers['client-request-id'];
     request.clientRequestId = typeof given === 'string' && clientRequestIdPattern.test(given) ? given : request.id;

@@ -14,6 +14,11 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
     registers: [this.registry],
   });
+  readonly httpDeferred = new client.Counter({
+    name: 'bulwark_http_requests_deferred_total',
+    help: 'Requests that waited for a later event-loop turn because the process was busy (turn gate; a steady rise means the process is saturated)',
+    registers: [this.registry],
+  });
   readonly engineSteps = new client.Counter({ name: 'bulwark_engine_steps_total', help: 'Engine steps by provider, kind (apply|withdraw) and outcome', labelNames: ['provider', 'kind', 'outcome'] as const, registers: [this.registry] });
   readonly providerErrors = new client.Counter({ name: 'bulwark_provider_errors_total', help: 'Failed deliveries or steps by provider (retried or final)', labelNames: ['provider', 'final'] as const, registers: [this.registry] });
   readonly feedRequests = new client.Counter({ name: 'bulwark_feed_requests_total', help: 'Feed file requests by file and status', labelNames: ['file', 'status'] as const, registers: [this.registry] });

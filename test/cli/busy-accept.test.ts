@@ -58,6 +58,9 @@ describe('a busy service takes in new connections (sqlite, real process)', () =>
       created.push(...ids);
     }
 
+    const deferred = async () => Number(/^bulwark_http_requests_deferred_total (\d+)$/m.exec((await get(`${p.url}/metrics`, {}, false)).body)?.[1]);
+    const deferredBefore = await deferred();
+
     const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
     const page = `${p.url}${collection}?$top=1000`;
     let answered = 0;
@@ -92,6 +95,8 @@ describe('a busy service takes in new connections (sqlite, real process)', () =>
     agent.destroy();
 
     expect(failures).toEqual([]);
+    // The gate engaged (and says so to the operator): list requests waited for later turns.
+    expect(await deferred()).toBeGreaterThan(deferredBefore);
     expect(answeredUnderLoad).toBeGreaterThan(64);
     // Measured, three runs each: without the gate 63–409 pages were answered while one probe
     // waited (median 94, about three turns of 32 pages); with it 2–3.
