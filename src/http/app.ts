@@ -20,7 +20,7 @@ import { registerAgentRoutes } from './routes/agent-routes.js';
 import { registerFeedRoutes, type FeedRouteDeps } from './routes/feeds-routes.js';
 import { registerSecurityRoutes } from './routes/security-routes.js';
 import { registerMethodNotAllowed } from './routes/method-not-allowed.js';
-import { createTurnGate } from './turn-gate.js';
+import type { TurnGate } from './turn-gate.js';
 
 export interface AppDeps {
   logger: FastifyBaseLogger;
@@ -36,6 +36,8 @@ export interface AppDeps {
   agents: Parameters<typeof registerAgentRoutes>[1];
   security: SecurityService;
   metrics: Metrics;
+  /** Bounds request work per event-loop turn (turn-gate.ts); none: every request goes on at once. */
+  turnGate?: TurnGate | undefined;
 }
 
 const clientRequestIdPattern = /^[A-Za-z0-9._:{}-]{1,128}$/;
@@ -64,9 +66,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   registerBodyParsers(app);
 
-  const turnGate = createTurnGate();
+  const turnGate = deps.turnGate;
   app.addHook('onRequest', async (request, reply) => {
-    if (!request.routeOptions.config.bypassTurnGate) {
+    if (turnGate && !request.routeOptions.config.bypassTurnGate) {
       const wait = turnGate.enter();
       if (wait) {
         deps.metrics.httpDeferred.inc();

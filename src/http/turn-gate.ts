@@ -13,9 +13,9 @@
  * next turn. A turn is then at most about `budgetMs` of request work plus one request, and the
  * poll phase between two turns accepts the next connection.
  *
- * Only synchronous work counts against a turn: on SQLite a request runs start to finish within
- * the microtasks after it is let through; on PostgreSQL it runs until its first query and yields
- * while it waits.
+ * Used with SQLite, where a request runs start to finish within the microtasks after it is let
+ * through. On PostgreSQL a request yields at every query and the gate only cost throughput
+ * (main.ts leaves it out there).
  */
 export interface TurnGate {
   /** `undefined`: go on now. A promise: go on when it settles (a later turn). */

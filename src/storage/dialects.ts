@@ -13,6 +13,12 @@ export interface DialectCapabilities {
   readonly rowLocks: boolean;
   /** Cross-process notifications (LISTEN/NOTIFY); without it, wake-ups are in-process only. */
   readonly crossProcessNotify: boolean;
+  /**
+   * Queries run synchronously on the event loop (better-sqlite3): a request's work is not broken
+   * up by waiting for the database, so a busy turn of the loop lasts as long as every request
+   * ready in it (decision 0010, row 13).
+   */
+  readonly synchronousQueries: boolean;
   /** Column type for text that must sort by code point (COLLATE "C" on PostgreSQL). */
   readonly textType: RawBuilder<unknown>;
   /** Column type for 64-bit integers (epoch ms, sequence numbers). */
@@ -28,6 +34,7 @@ export const sqliteCapabilities: DialectCapabilities = {
   skipLocked: false,
   rowLocks: false,
   crossProcessNotify: false,
+  synchronousQueries: true,
   textType: sql`text`,
   bigintType: 'integer',
   containsSql: (haystack, needle) => sql<boolean>`instr(${haystack}, ${needle}) > 0`,
@@ -40,6 +47,7 @@ export const postgresCapabilities: DialectCapabilities = {
   skipLocked: true,
   rowLocks: true,
   crossProcessNotify: true,
+  synchronousQueries: false,
   textType: sql`text collate "C"`,
   bigintType: 'bigint',
   containsSql: (haystack, needle) => sql<boolean>`strpos(${haystack}, ${needle}) > 0`,

@@ -24,7 +24,8 @@ function get(url: string, headers: Record<string, string>, agent: http.Agent | f
  * request that was ready (here up to 32 pages of 1,000 actions), so a new connection waited for a
  * turn or two of them. Progress is counted in list answers, not timed: how many list pages the
  * keep-alive clients received while a probe on a new connection waited for its answer. SQLite only:
- * on PostgreSQL a request yields while its query runs, so turns stay short without the gate.
+ * on PostgreSQL a request yields while its query runs, so turns stay short without the gate, and
+ * the service runs without it there (the store's `synchronousQueries` capability).
  */
 describe('a busy service takes in new connections (sqlite, real process)', () => {
   let storage: Awaited<ReturnType<(typeof sqliteBackend)['fresh']>>;
