@@ -2,16 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, repoRoot } from '../helpers/process.js';
+import { cleanEnv, freePort, repoRoot, spawnUntilReady, type Exit } from '../helpers/process.js';
 
-export { freePort, repoRoot };
+export { cleanEnv, freePort, repoRoot };
 
 const bin = path.join(repoRoot, 'bin/bulwark.js');
-
-/** A clean environment for spawned processes: no DATABASE_URL, PORT … leaking in from the runner. */
-export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { PATH: process.env['PATH'], HOME: process.env['HOME'], ...extra };
-}
 
 export function tempDir(prefix = 'bulwark-cli-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -49,9 +44,9 @@ export interface BulwarkProcess {
   stdout(): string;
   stderr(): string;
   /** resolves when the process has exited */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<Exit>;
   /** SIGTERM (or the given signal) and wait for the exit */
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals): Promise<Exit>;
 }
 
 /**
@@ -63,49 +58,23 @@ export function startServe(args: string[], options: { env?: Record<string, strin
 }
 
 /** Starts any command that runs the service (e.g. `npm start -- …`) and waits for its "listening on" line. */
-export function startListening(
+export async function startListening(
   command: string,
   args: string[],
   options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; processGroup?: boolean } = {},
 ): Promise<BulwarkProcess> {
-  // With processGroup, signals go to the whole group (npm → sh → node), as a terminal's Ctrl-C would.
-  const child = spawn(command, args, { cwd: options.cwd ?? repoRoot, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'], detached: options.processGroup ?? false });
-  const kill = (signal: NodeJS.Signals) => {
-    if (options.processGroup && child.pid) {
-      try {
-        process.kill(-child.pid, signal);
-      } catch {
-        /* the group is gone already */
-      }
-    } else child.kill(signal);
-  };
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode === null && child.signalCode === null) kill(signal);
-    return exited;
-  };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      kill('SIGKILL');
-      reject(new Error(`${path.basename(command)} ${args.join(' ')} did not start in time\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    }, options.timeoutMs ?? 20_000);
-    const onData = () => {
-      const m = /Bulwark listening on (\S+)/.exec(stdout);
-      if (!m) return;
-      clearTimeout(timer);
-      child.stdout!.off('data', onData);
-      resolve({ child, url: m[1]!, stdout: () => stdout, stderr: () => stderr, exited, stop });
-    };
-    child.stdout!.on('data', onData);
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`${path.basename(command)} ${args.join(' ')} exited (${code ?? signal}) before listening\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    });
+  const p = await spawnUntilReady(command, args, {
+    ready: /Bulwark listening on (\S+)/,
+    timeoutMs: options.timeoutMs ?? 20_000,
+    env: cleanEnv(options.env),
+    cwd: options.cwd,
+    processGroup: options.processGroup,
   });
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    p.kill(signal);
+    return p.exited;
+  };
+  return { child: p.child, url: p.ready[1]!, stdout: p.stdout, stderr: p.stderr, exited: p.exited, stop };
 }
 
 /** `bulwark token` against a data dir (and optional PostgreSQL); returns the token. */

@@ -93,6 +93,82 @@ export function runBulwark(args: string[], timeoutMs = 30_000): string {
   return r.stdout;
 }
 
+/** A spawned process that has printed its ready line (see `spawnUntilReady`). */
+export interface ReadyProcess {
+  readonly child: ChildProcess;
+  /** the ready pattern's match on stdout */
+  readonly ready: RegExpExecArray;
+  stdout(): string;
+  stderr(): string;
+  /** stdout and stderr interleaved as they arrived */
+  output(): string;
+  /** resolves once the process has exited and closed its output */
+  readonly exited: Promise<Exit>;
+  /** Sends `signal` (to the whole process group with `processGroup`) unless the process has exited. */
+  kill(signal: NodeJS.Signals): void;
+}
+
+/**
+ * Spawns `command args` and waits until its stdout matches `ready`. Rejects with the process
+ * output (and kills it) when it exits first or does not match within `timeoutMs`. With
+ * `processGroup` it runs in a group of its own and signals go to the whole group (npm → sh → node),
+ * as a terminal's Ctrl-C would. `keep` caps each captured output at its last so many characters.
+ */
+export function spawnUntilReady(
+  command: string,
+  args: string[],
+  options: { ready: RegExp; timeoutMs: number; env: NodeJS.ProcessEnv; cwd?: string; processGroup?: boolean; keep?: number },
+): Promise<ReadyProcess> {
+  const child = spawn(command, args, { cwd: options.cwd ?? repoRoot, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.processGroup ?? false });
+  const keep = options.keep ?? Infinity;
+  const out = { stdout: '', stderr: '', all: '' };
+  const append = (stream: 'stdout' | 'stderr') => (b: Buffer) => {
+    const text = b.toString('utf8');
+    out[stream] += text;
+    out.all += text;
+    if (out[stream].length > keep) out[stream] = out[stream].slice(-keep);
+    if (out.all.length > keep) out.all = out.all.slice(-keep);
+  };
+  child.stdout.on('data', append('stdout'));
+  child.stderr.on('data', append('stderr'));
+  const exited = new Promise<Exit>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+  const kill = (signal: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (options.processGroup && child.pid) {
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        /* the group is gone already */
+      }
+    } else child.kill(signal);
+  };
+
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.stdout.off('data', check);
+      kill('SIGKILL');
+      reject(new Error(`${path.basename(command)} ${args.join(' ')} ${why}\nstdout:\n${out.stdout}\nstderr:\n${out.stderr}`));
+    };
+    const timer = setTimeout(() => fail(`was not ready within ${options.timeoutMs} ms`), options.timeoutMs);
+    timer.unref();
+    function check() {
+      const ready = options.ready.exec(out.stdout);
+      if (!ready || settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.stdout.off('data', check);
+      resolve({ child, ready, stdout: () => out.stdout, stderr: () => out.stderr, output: () => out.all, exited, kill });
+    }
+    child.stdout.on('data', check);
+    child.once('error', (e) => fail(`could not be started: ${e.message}`));
+    void exited.then((e) => fail(`exited (${e.code ?? e.signal}) before it was ready`));
+  });
+}
+
 /**
  * Starts `node bin/bulwark.js <command> --host 127.0.0.1 --port <port> …args` with a clean
  * environment and waits until it is ready: `serve` prints "Bulwark listening on", `worker` (the
@@ -102,64 +178,35 @@ export function runBulwark(args: string[], timeoutMs = 30_000): string {
 export async function startBulwark(options: { args: string[]; port?: number; command?: 'serve' | 'worker'; timeoutMs?: number }): Promise<BulwarkProcess> {
   ensureBuilt();
   const port = options.port ?? (await freePort());
-  const child: ChildProcess = spawn(process.execPath, [launcher, options.command ?? 'serve', '--host', '127.0.0.1', '--port', String(port), ...options.args], {
-    cwd: repoRoot,
+  const command = options.command ?? 'serve';
+  const p = await spawnUntilReady(process.execPath, [launcher, command, '--host', '127.0.0.1', '--port', String(port), ...options.args], {
+    ready: command === 'worker' ? /Bulwark worker running/ : /Bulwark listening on /,
+    timeoutMs: options.timeoutMs ?? 30_000,
     env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    keep: 262_144,
   });
-  let out = '';
-  const append = (b: Buffer) => {
-    out += b.toString('utf8');
-    if (out.length > 262_144) out = out.slice(-262_144);
-  };
-  child.stdout!.on('data', append);
-  child.stderr!.on('data', append);
-  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('could not spawn bulwark');
-
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const ready = options.command === 'worker' ? /Bulwark worker running/ : /Bulwark listening on /;
-  const listening = await Promise.race([
-    new Promise<true>((resolve) => {
-      const check = () => {
-        if (ready.test(out)) {
-          child.stdout!.off('data', check);
-          resolve(true);
-        }
-      };
-      child.stdout!.on('data', check);
-      check();
-    }),
-    exited.then((e) => e),
-    new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs).unref()),
-  ]);
-  if (listening !== true) {
-    child.kill('SIGKILL');
-    throw new Error(`bulwark ${options.command ?? 'serve'} ${listening === 'timeout' ? `was not ready within ${timeoutMs} ms` : `exited (${JSON.stringify(listening)}) before it was ready`}:\n${out}`);
-  }
-
   return {
-    pid,
+    pid: p.child.pid!,
     port,
     url: `http://127.0.0.1:${port}`,
-    output: () => out,
-    exited,
+    output: p.output,
+    exited: p.exited,
     async kill9() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      return exited;
+      p.kill('SIGKILL');
+      return p.exited;
     },
     async terminate(timeout = 30_000) {
       const started = Date.now();
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
-      const e = await exited;
+      p.kill('SIGTERM');
+      const timer = setTimeout(() => p.kill('SIGKILL'), timeout);
+      const e = await p.exited;
       clearTimeout(timer);
       return { ...e, ms: Date.now() - started };
     },
   };
 }
 
-function cleanEnv(): NodeJS.ProcessEnv {
-  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp' };
+/** A clean environment for spawned processes: no DATABASE_URL, PORT … leaking in from the runner. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...extra };
 }
