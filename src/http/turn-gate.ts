@@ -20,7 +20,7 @@
 export interface TurnGate {
   /** `undefined`: go on now. A promise: go on when it settles (a later turn). */
   enter(): Promise<void> | undefined;
-  /** Requests waiting for a later turn (for metrics and tests). */
+  /** Requests waiting for a later turn (the tests read it; /metrics counts deferrals instead). */
   readonly waiting: number;
 }
 
