@@ -6,7 +6,7 @@ import { appendToJsonArray, type BulkWrites } from './bulk-writes.js';
 import type { Database } from './schema.js';
 import { appendJsonText, forUpdate, runSql } from './raw-sql.js';
 import type { ActionRow } from './action-rows.js';
-import { rowToAction, stateJson } from './action-rows.js';
+import { actionFields, rowToAction, stateJson } from './action-rows.js';
 import { ledgerAdd, ledgerRemove } from './ledger.js';
 import type { BatchLedger } from './batch-ledger.js';
 
@@ -43,10 +43,9 @@ export async function createJobTransaction(
 ): Promise<BufferedJobTransaction | undefined> {
   const row = batch ? batch.row : (await runSql<ActionRow>(trx, caps, `select * from actions where seq = ?${forUpdate(caps)}`, [job.actionSeq])).rows[0];
   if (!row) return undefined;
-  // A spread copies the parsed fields, not the (non-enumerable) stored JSON text, which the step's
-  // in-memory changes would make stale.
+  // Plain fields, not the stored JSON text, which the step's in-memory changes would make stale.
   const action: ActionSnapshot = {
-    ...rowToAction(row),
+    ...actionFields(rowToAction(row)),
     seq: Number(row.seq),
     appliedAt: row.applied_at === null ? null : Number(row.applied_at),
     withdrawnAt: row.withdrawn_at === null ? null : Number(row.withdrawn_at),
