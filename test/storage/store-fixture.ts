@@ -40,7 +40,7 @@ export async function openStore(backend: Backend): Promise<OpenStore> {
     await cleanup();
     throw e;
   }
-  const store = createSqlActionStore({ db: handle.db, caps: handle.caps, notifier: handle.notifier });
+  const store = createSqlActionStore({ db: handle.db, caps: handle.caps, reader: handle.reader, notifier: handle.notifier });
   return {
     store,
     handle,

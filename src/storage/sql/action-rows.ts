@@ -16,6 +16,15 @@ export const actionSelection = [
 
 export type ActionSelection = Pick<ActionRow, (typeof actionSelection)[number]>;
 
+/** A row read as an array of values in `actionSelection` order (sqlite-reader.ts) as a row object. */
+export function rowFromValues(v: unknown[]): ActionSelection {
+  return {
+    seq: v[0], tenant_id: v[1], id: v[2], name: v[3], status: v[4], action_reason: v[5], app_id: v[6], user_name: v[7],
+    client_context: v[8], provider: v[9], vendor: v[10], sub_provider: v[11], provider_version: v[12], indicator_type: v[13],
+    indicator: v[14], parameters: v[15], states: v[16], error_info: v[17], extra: v[18], created_at: v[19],
+    last_action_at: v[20], completed_at: v[21], cancelled_at: v[22], expires_at: v[23],
+  } as ActionSelection;
+}
 
 /**
  * States are stored in their wire shape (`{appId, status, updatedDateTime, user, reason}`), so a

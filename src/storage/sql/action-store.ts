@@ -4,22 +4,25 @@ import type { DialectCapabilities } from '../dialects.js';
 import type { Notifier } from '../notifier.js';
 import type { ActionStore, CancelOutcome, ListPage, ListQuery, SecurityAction, SecurityActionState } from '../ports.js';
 import type { Database } from './schema.js';
-import { actionSelection, actionToRow, rowToAction, stateJson, type ActionSelection } from './action-rows.js';
+import { actionSelection, actionToRow, rowFromValues, rowToAction, stateJson, type ActionSelection } from './action-rows.js';
 import { filterToSql } from './filter-to-sql.js';
 import { afterPosition, orderByClauses } from './keyset.js';
 import { sortKeyFor } from './action-columns.js';
 import { GroupCommit } from './group-commit.js';
 import { retryTransient } from './transient.js';
+import type { SqliteReader } from './sqlite-reader.js';
 
 export interface SqlActionStoreOptions {
   db: Kysely<Database>;
   caps: DialectCapabilities;
+  /** SQLite: get, list and count read through this connection instead of `db` (sqlite-reader.ts). */
+  reader?: SqliteReader | undefined;
   notifier: Notifier;
   now?: () => number;
 }
 
 export function createSqlActionStore(options: SqlActionStoreOptions): ActionStore {
-  const { db, caps, notifier } = options;
+  const { db, caps, notifier, reader } = options;
   const now = options.now ?? Date.now;
 
   const creates = new GroupCommit<{ action: SecurityAction; work: { provider: string } | null }>(async (items) => {
@@ -46,8 +49,9 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     },
 
     async get(tenantId, id) {
-      const result = await retryTransient(() => db.executeQuery<ActionSelection>(CompiledQuery.raw(getByIdSql, [tenantId, id])));
-      const row = result.rows[0];
+      const row = reader
+        ? await retryTransient(async () => reader.row<ActionSelection>(getByIdSql, [tenantId, id]))
+        : (await retryTransient(() => db.executeQuery<ActionSelection>(CompiledQuery.raw(getByIdSql, [tenantId, id])))).rows[0];
       return row ? rowToAction(row) : undefined;
     },
 
@@ -60,7 +64,11 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
       for (const clause of orderByClauses(query.orderBy)) q = q.orderBy(clause);
       q = q.limit(query.top + 1);
       if (query.skip && !query.after) q = q.offset(query.skip);
-      const rows = query.top === 0 ? [] : await retryTransient(() => q.execute());
+      const rows = query.top === 0 ? [] : await retryTransient(async () => {
+        if (!reader) return q.execute();
+        const compiled = q.compile();
+        return reader.values(compiled.sql, compiled.parameters).map(rowFromValues);
+      });
       const more = rows.length > query.top;
       const page = more ? rows.slice(0, query.top) : rows;
       const items = page.map(rowToAction);
@@ -71,9 +79,12 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     },
 
     async count(tenantId, filter) {
-      const row = await retryTransient(() => base(tenantId, filter)
-        .select((eb) => eb.fn.countAll<number | string>().as('n'))
-        .executeTakeFirstOrThrow());
+      const q = base(tenantId, filter).select((eb) => eb.fn.countAll<number | string>().as('n'));
+      const row = await retryTransient(async () => {
+        if (!reader) return q.executeTakeFirstOrThrow();
+        const compiled = q.compile();
+        return reader.row<{ n: number }>(compiled.sql, compiled.parameters)!;
+      });
       return Number(row.n);
     },
 

@@ -8,6 +8,7 @@ import { createLocalNotifier, createPostgresNotifier, type Notifier } from '../n
 import type { Database } from './schema.js';
 import { migrateToLatest } from './migrate.js';
 import { withStatementCache } from './statement-cache.js';
+import { openSqliteReader, type SqliteReader } from './sqlite-reader.js';
 
 export interface DatabaseOptions {
   /** `postgres://…`; absent means the embedded SQLite database in `dataDir`. */
@@ -35,6 +36,8 @@ export interface DatabaseHandle {
    */
   leaseDb: Kysely<Database>;
   caps: DialectCapabilities;
+  /** SQLite: a read-only connection for the API's hot reads (sqlite-reader.ts). PostgreSQL: none. */
+  reader?: SqliteReader;
   notifier: Notifier;
   /** Human-readable location for logs, with any password removed. */
   describe: string;
@@ -67,14 +70,17 @@ function openSqlite(options: DatabaseOptions): DatabaseHandle {
   raw.pragma('foreign_keys = ON');
   const notifier = options.sqliteNotifier ?? createLocalNotifier();
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
+  const reader = openSqliteReader(file);
   return {
     db,
     leaseDb: db,
     caps: sqliteCapabilities,
+    reader,
     notifier,
     describe: `sqlite:${file}`,
     async close() {
       await notifier.close();
+      reader.close();
       await db.destroy();
     },
   };
