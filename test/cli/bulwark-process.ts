@@ -22,13 +22,18 @@ export interface CliResult {
 
 /** Runs `bulwark <args>` to completion; never throws on a non-zero exit. */
 export function runCli(args: string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return runToEnd(process.execPath, [bin, ...args], { cwd: options.cwd ?? repoRoot, env: cleanEnv(options.env) }, options.timeoutMs ?? 20_000);
+}
+
+/** Runs a command to its exit (SIGKILL after `timeoutMs`), collecting its output. */
+function runToEnd(command: string, args: string[], spawnOptions: { cwd: string; env: NodeJS.ProcessEnv }, timeoutMs: number): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd ?? repoRoot, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { ...spawnOptions, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -86,17 +91,5 @@ export async function cliToken(storage: string[], tenant: string, roles: string[
 
 /** Runs `npx --no-install bulwark <args>` from the repository, as the README tells users to. */
 export function runNpx(args: string[], options: { timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('npx', ['--no-install', 'bulwark', ...args], { cwd: repoRoot, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 50_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return runToEnd('npx', ['--no-install', 'bulwark', ...args], { cwd: repoRoot, env: cleanEnv() }, options.timeoutMs ?? 50_000);
 }
