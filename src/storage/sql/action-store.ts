@@ -83,7 +83,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
       const row = await retryTransient(async () => {
         if (!reader) return q.executeTakeFirstOrThrow();
         const compiled = q.compile();
-        return reader.row<{ n: number }>(compiled.sql, compiled.parameters)!;
+        return (await reader.aggregate<{ n: number }>(compiled.sql, compiled.parameters))!;
       });
       return Number(row.n);
     },

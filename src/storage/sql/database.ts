@@ -80,7 +80,7 @@ function openSqlite(options: DatabaseOptions): DatabaseHandle {
     describe: `sqlite:${file}`,
     async close() {
       await notifier.close();
-      reader.close();
+      await reader.close();
       await db.destroy();
     },
   };
