@@ -1,7 +1,7 @@
 /**
  * The SQLite read connection's aggregates (`$count`) run on a worker thread: the event loop goes on
- * while a long count runs, a count past its time limit is stopped with a Graph-style 400, and the
- * next count works again.
+ * while a long count runs, a count past its time limit is stopped with a Graph-style 400 (one
+ * waiting behind it is not), and the next count works again.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -73,6 +73,14 @@ describe('SqliteReader.aggregate', () => {
     // Stopped, not run to the end (which would take minutes).
     expect(performance.now() - started).toBeLessThan(10_000);
     await expect(reader.aggregate<{ n: number }>('select count(*) as n from t', [])).resolves.toEqual({ n: 3 });
+  });
+
+  it('does not refuse a count for the time it waited behind a slow one', async () => {
+    const reader = open(300);
+    const slow = reader.aggregate(countTo, [2_000_000_000]).catch((e: unknown) => e);
+    const waiting = reader.aggregate<{ n: number }>('select count(*) as n from t', []);
+    expect(await slow).toBeInstanceOf(BulwarkError);
+    await expect(waiting).resolves.toEqual({ n: 3 });
   });
 
   it('passes SQL errors on with their SQLite code', async () => {

@@ -97,17 +97,25 @@ parentPort.on('message', ({ id, sql, parameters }) => {
 });
 `;
 
-interface Pending {
+interface Job {
+  id: number;
+  sql: string;
+  parameters: readonly unknown[];
   resolve(row: unknown): void;
   reject(e: unknown): void;
-  timer: NodeJS.Timeout;
 }
 
-/** One worker thread, started on first use, running one aggregate at a time in arrival order. */
+/**
+ * One worker thread, started on first use, running one aggregate at a time in arrival order. The
+ * time limit runs for the aggregate the worker is running only: one is never refused for the time
+ * it waited behind another.
+ */
 class AggregateWorker {
   private worker: Worker | undefined;
-  private readonly pending = new Map<number, Pending>();
+  private readonly queue: Job[] = [];
+  private timer: NodeJS.Timeout | undefined;
   private nextId = 1;
+  private closed = false;
   private readonly module = createRequire(import.meta.url).resolve('better-sqlite3');
 
   constructor(
@@ -116,52 +124,69 @@ class AggregateWorker {
   ) {}
 
   run<R>(sql: string, parameters: readonly unknown[]): Promise<R | undefined> {
-    const worker = this.worker ?? this.start();
-    // Referenced only while it owes answers: an idle worker never keeps the process alive.
-    worker.ref();
-    const id = this.nextId++;
+    if (this.closed) return Promise.reject(new Error('database closed'));
     return new Promise<R | undefined>((resolve, reject) => {
-      // The limit counts from submission: a count queued behind a long one may be refused too.
-      const timer = setTimeout(() => this.stop(errors.badRequest(`The query ran longer than ${this.timeoutMs / 1000} s and was stopped; narrow $filter.`)), this.timeoutMs);
-      timer.unref();
-      this.pending.set(id, { resolve: resolve as (row: unknown) => void, reject, timer });
-      worker.postMessage({ id, sql, parameters });
+      const job: Job = { id: this.nextId++, sql, parameters, resolve: resolve as (row: unknown) => void, reject };
+      this.queue.push(job);
+      this.post(job);
+      if (this.queue.length === 1) this.armTimer();
     });
   }
 
   async close(): Promise<void> {
-    await this.stop(new Error('database closed'));
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const job of this.queue.splice(0)) job.reject(new Error('database closed'));
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker) await worker.terminate();
+  }
+
+  private post(job: Job): void {
+    const worker = this.worker ?? this.start();
+    // Referenced only while it owes answers: an idle worker never keeps the process alive.
+    worker.ref();
+    worker.postMessage({ id: job.id, sql: job.sql, parameters: job.parameters });
   }
 
   private start(): Worker {
     const worker = new Worker(workerSource, { eval: true, workerData: { module: this.module, file: this.file } });
     worker.unref();
+    let crash: Error | undefined;
     worker.on('message', (m: { id: number; row?: unknown; error?: { message: string; code?: string } }) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      clearTimeout(p.timer);
-      if (this.pending.size === 0) worker.unref();
-      if (m.error) p.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
-      else p.resolve(m.row);
+      const job = this.queue[0];
+      if (!job || job.id !== m.id) return;
+      this.queue.shift();
+      clearTimeout(this.timer);
+      if (this.queue.length > 0) this.armTimer();
+      else worker.unref();
+      if (m.error) job.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
+      else job.resolve(m.row);
     });
-    worker.on('error', (e) => void this.stop(e));
+    worker.on('error', (e) => (crash = e));
     worker.on('exit', () => {
-      if (this.worker === worker) void this.stop(Object.assign(new Error('the aggregate worker stopped'), { code: 'ECONNRESET' }));
+      if (this.worker !== worker) return; // stopped on purpose
+      // Transient: the caller's retry gets a new worker.
+      this.restart(Object.assign(new Error(`the aggregate worker stopped${crash ? `: ${crash.message}` : ''}`), { code: 'ECONNRESET' }));
     });
     this.worker = worker;
     return worker;
   }
 
-  /** Ends the worker (interrupting whatever it runs) and fails everything it had; the next call starts a new one. */
-  private async stop(reason: unknown): Promise<void> {
+  private armTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.restart(errors.badRequest(`The query ran longer than ${this.timeoutMs / 1000} s and was stopped; narrow $filter.`)), this.timeoutMs);
+    this.timer.unref();
+  }
+
+  /** Fails the running aggregate with `reason`, replaces the worker (interrupting it) and hands the new one the rest of the queue. */
+  private restart(reason: Error): void {
+    clearTimeout(this.timer);
     const worker = this.worker;
     this.worker = undefined;
-    for (const [id, p] of this.pending) {
-      this.pending.delete(id);
-      clearTimeout(p.timer);
-      p.reject(reason);
-    }
-    if (worker) await worker.terminate();
+    if (worker) void worker.terminate();
+    this.queue.shift()?.reject(reason);
+    for (const job of this.queue) this.post(job);
+    if (this.queue.length > 0) this.armTimer();
   }
 }
