@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { countActions, sqliteFile, withPg, type Store } from './store.js';
+import { countActions, sampleActionIds, sqliteFile, withPg, type Store } from './store.js';
 import { copyInto } from './pg-copy.js';
 import { actionColumns, parameterColumns, seededAction } from './seed-rows.js';
 import type { Batch, BatchRequest } from './seed-worker.js';
@@ -12,7 +12,8 @@ const sampleSize = 20_000;
  * Seeds actions straight into the database of a stopped service: secondary indexes dropped and
  * rebuilt from their exact DDL, one transaction per 50,000 rows (prepared statements on SQLite,
  * `COPY … FROM STDIN` on PostgreSQL, where a worker thread generates the next batch while one is
- * being copied). Keeps a uniform random sample of the seeded ids (reservoir) for get-by-id.
+ * being copied). Keeps a uniform random sample of the seeded ids (reservoir) for get-by-id, or of
+ * the stored ones when nothing needed seeding.
  */
 export class Seeder {
   private seeded = 0;
@@ -31,6 +32,8 @@ export class Seeder {
       if (this.store.kind === 'sqlite') await this.seedSqlite(add);
       else await this.seedPostgres(add);
     }
+    // The earlier scenarios' creates already filled the store to this size: get reads those.
+    if (this.sample.length === 0 && existing > 0) this.sample.push(...(await sampleActionIds(this.store, this.tenantId, sampleSize)));
     return { added: add, seconds: (performance.now() - started) / 1000, stored: existing + add, rowsSeconds: this.phases.rows, indexSeconds: this.phases.indexes };
   }
 

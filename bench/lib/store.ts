@@ -74,6 +74,20 @@ export async function countActions(store: Store): Promise<number> {
   return withPg(store, async (c) => Number((await c.query<{ n: string }>('select count(*) as n from actions')).rows[0]!.n));
 }
 
+/** Up to `n` ids of the tenant's stored actions, drawn uniformly at random. */
+export async function sampleActionIds(store: Store, tenantId: string, n: number): Promise<string[]> {
+  const sql = 'select id from actions where tenant_id = $1 order by random() limit $2';
+  if (store.kind === 'sqlite') {
+    const db = new BetterSqlite3(sqliteFile(store), { readonly: true, fileMustExist: true });
+    try {
+      return (db.prepare(sql.replace(/\$\d/g, '?')).all(tenantId, n) as { id: string }[]).map((r) => r.id);
+    } finally {
+      db.close();
+    }
+  }
+  return withPg(store, async (c) => (await c.query<{ id: string }>(sql, [tenantId, n])).rows.map((r) => r.id));
+}
+
 /** Finds the postmaster behind our connections (when the server runs on this machine). */
 export async function findPostmaster(store: Store): Promise<void> {
   if (store.kind !== 'postgres') return;
