@@ -48,6 +48,12 @@ export interface Target {
 }
 
 export const target = (text: string, pass: boolean | undefined): Target => ({ text, pass });
+
+/**
+ * Issue 5 sets its targets for the default store. On PostgreSQL it sets one (create ≥ 3,000/s,
+ * in create.ts); the other figures are reported there without a verdict.
+ */
+export const defaultStoreTargets = (store: 'sqlite' | 'postgres', targets: Target[]): Target[] => (store === 'sqlite' ? targets : []);
 const mark = (t: Target) => `${t.pass === undefined ? '?' : t.pass ? '✔' : '✘'} ${t.text}`;
 
 const fmt = (v: number | undefined, digits = 0) =>

@@ -1,6 +1,6 @@
 import type { BenchContext } from '../lib/context.js';
 import { ProcSampler } from '../lib/proc.js';
-import { target, type Row } from '../lib/report.js';
+import { defaultStoreTargets, target, type Row } from '../lib/report.js';
 import { awaitChange, awaitFeed, dnsZone, hasLine, type Rig } from '../lib/rig.js';
 import { ipv4, log, percentile } from '../lib/util.js';
 import { awaitAction, awaitDns, cancelAction, measure, postAction, rpzRoundTrip, timeoutMs } from './probes.js';
@@ -42,7 +42,7 @@ export async function runCancel(ctx: BenchContext, rig: Rig): Promise<Row[]> {
     await cancelled;
     return gone - t0;
   }, say('feed'));
-  rows.push(row('feed: IP gone from ip.txt', feed, [target('p99 ≤ 50 ms', percentile(feed.ms, 99) <= 50)], undefined, 'cancel'));
+  rows.push(row('feed: IP gone from ip.txt', feed, defaultStoreTargets(ctx.options.store, [target('p99 ≤ 50 ms', percentile(feed.ms, 99) <= 50)]), undefined, 'cancel'));
 
   log(`cancel: feed via change-stream long poll, ${n} actions`);
   const stream = await measure(n, async (i) => {
@@ -52,7 +52,7 @@ export async function runCancel(ctx: BenchContext, rig: Rig): Promise<Row[]> {
     await cancelAction(ctx, feedIds[n + i]!);
     return (await changed) - t0;
   }, say('stream'));
-  rows.push(row('feed: change stream reports removal', stream, [target('p99 ≤ 50 ms', percentile(stream.ms, 99) <= 50)], undefined, 'cancel'));
+  rows.push(row('feed: change stream reports removal', stream, defaultStoreTargets(ctx.options.store, [target('p99 ≤ 50 ms', percentile(stream.ms, 99) <= 50)]), undefined, 'cancel'));
 
   if (rig.unbound) {
     log(`cancel: preparing ${n} BlockDomain actions`);
@@ -83,8 +83,8 @@ export async function runCancel(ctx: BenchContext, rig: Rig): Promise<Row[]> {
       await cancelAction(ctx, ids[i]!);
       return (await awaitAction(ctx, ids[i]!, (a) => a.status === 'Completed' && a.cancelledDateTime !== null)) - t0;
     }, say('agent'));
-    rows.push(row('agent: nftables agent confirmed removal', agent, [target('p99 ≤ 250 ms', percentile(agent.ms, 99) <= 250)], undefined, 'cancel'));
-  } else rows.push(unavailable('agent: nftables agent confirmed removal', rig.agentError, [target('p99 ≤ 250 ms', undefined)], 'cancel'));
+    rows.push(row('agent: nftables agent confirmed removal', agent, defaultStoreTargets(ctx.options.store, [target('p99 ≤ 250 ms', percentile(agent.ms, 99) <= 250)]), undefined, 'cancel'));
+  } else rows.push(unavailable('agent: nftables agent confirmed removal', rig.agentError, defaultStoreTargets(ctx.options.store, [target('p99 ≤ 250 ms', undefined)]), 'cancel'));
 
   const proc = sampler.stop();
   for (const r of rows) Object.assign(r, { peakRssMb: proc.peakRssMb, serverCpu: proc.cpuCores, dbCpu: proc.dbCores, benchCpu: proc.benchCores, otherCpu: proc.otherCores });

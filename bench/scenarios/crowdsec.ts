@@ -3,7 +3,7 @@ import { crowdsecAlert, crowdsecUserAgent } from '../lib/crowdsec.js';
 import type { BenchContext } from '../lib/context.js';
 import { runLoad, type LoadResult } from '../lib/load.js';
 import { waitIdle } from '../lib/proc.js';
-import { loadFigures, target, type Row } from '../lib/report.js';
+import { defaultStoreTargets, loadFigures, target, type Row } from '../lib/report.js';
 import { ipv4, log } from '../lib/util.js';
 
 /**
@@ -39,7 +39,7 @@ export async function runCrowdSec(ctx: BenchContext, cs: CrowdSec): Promise<Load
   }
 }
 
-export function crowdsecRows(cs: CrowdSec, r: LoadResult, ours: LoadResult | undefined): { rows: Row[]; ratio: number | undefined } {
+export function crowdsecRows(cs: CrowdSec, r: LoadResult, ours: LoadResult | undefined, store: 'sqlite' | 'postgres'): { rows: Row[]; ratio: number | undefined } {
   const ratio = ours && r.okPerS > 0 ? ours.okPerS / r.okPerS : undefined;
   const rows: Row[] = [
     {
@@ -54,7 +54,7 @@ export function crowdsecRows(cs: CrowdSec, r: LoadResult, ours: LoadResult | und
     rows.push({
       scenario: 'create vs crowdsec',
       detail: `ratio of req/s: ${ratio === undefined ? '–' : `${ratio.toFixed(2)}×`} (${Math.round(ours.okPerS)} vs ${Math.round(r.okPerS)})`,
-      targets: [target('≥ 5× CrowdSec', ratio === undefined ? undefined : ratio >= 5)],
+      targets: defaultStoreTargets(store, [target('≥ 5× CrowdSec', ratio === undefined ? undefined : ratio >= 5)]),
       note: `p50 ${ours.p50.toFixed(1)} vs ${r.p50.toFixed(1)} ms, p99 ${ours.p99.toFixed(1)} vs ${r.p99.toFixed(1)} ms, errors ${ours.errors} vs ${r.errors}`,
     });
   }

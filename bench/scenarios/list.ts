@@ -2,7 +2,7 @@ import { authHeaders, graphPath, type BenchContext } from '../lib/context.js';
 import { json } from '../lib/http.js';
 import { runTimed, type LoadResult } from '../lib/load.js';
 import { waitIdle } from '../lib/proc.js';
-import { loadFigures, target, type Row } from '../lib/report.js';
+import { defaultStoreTargets, loadFigures, target, type Row } from '../lib/report.js';
 import { log } from '../lib/util.js';
 import { rssTarget } from './get.js';
 
@@ -31,19 +31,19 @@ export async function runList(ctx: BenchContext, stored: number): Promise<Row[]>
       const probePath = connections > 1 ? '/healthz' : undefined;
       const r = await runTimed({ url: ctx.service.url, path, headers: authHeaders(ctx), connections, durationS, serverPid: ctx.service.pid, dbPid: ctx.store.dbPid, probePath });
       const probe = r.probe ? `GET /healthz on a new connection every 50 ms meanwhile: p50 ${r.probe.p50.toFixed(1)} / p99 ${r.probe.p99.toFixed(1)} ms over ${r.probe.count}, ${r.probe.failures} failed` : '';
-      rows.push(listRow(`list ${label}`, [extra, probe].filter(Boolean).join('; '), stored, r));
+      rows.push(listRow(ctx, `list ${label}`, [extra, probe].filter(Boolean).join('; '), stored, r));
     }
   }
   return rows;
 }
 
-function listRow(scenario: string, note: string, stored: number, r: LoadResult): Row {
+function listRow(ctx: BenchContext, scenario: string, note: string, stored: number, r: LoadResult): Row {
   return {
     scenario,
     detail: "status eq 'Completed' and name eq 'BlockIp', $top=100",
     stored,
     ...loadFigures(r),
-    targets: [...(stored >= 1_000_000 ? [target('p99 ≤ 20 ms', r.p99 <= 20)] : []), target('0 errors', r.errors === 0), ...rssTarget(stored, r.peakRssMb)],
+    targets: [...defaultStoreTargets(ctx.options.store, stored >= 1_000_000 ? [target('p99 ≤ 20 ms', r.p99 <= 20)] : []), target('0 errors', r.errors === 0), ...rssTarget(ctx, stored, r.peakRssMb)],
     note: note || undefined,
   };
 }

@@ -2,6 +2,7 @@ import type { BenchContext } from '../lib/context.js';
 import { startCrowdSec, type CrowdSec } from '../lib/crowdsec.js';
 import type { LoadResult } from '../lib/load.js';
 import { treeCpuSeconds } from '../lib/proc.js';
+import { defaultStoreTargets } from '../lib/report.js';
 import { log } from '../lib/util.js';
 import { createRow, runCreate, waitForDrain } from './create.js';
 import { crowdsecRows, runCrowdSec } from './crowdsec.js';
@@ -21,7 +22,7 @@ export async function createAndPeer(ctx: BenchContext, scenario: Guard): Promise
     } catch (e) {
       const why = (e as Error).message.split('\n')[0]!;
       log(`crowdsec: not available: ${why}`);
-      ctx.rows.push({ scenario: 'crowdsec', targets: [{ text: '≥ 5× CrowdSec', pass: undefined }], note: `not available: ${why}` });
+      ctx.rows.push({ scenario: 'crowdsec', targets: defaultStoreTargets(ctx.options.store, [{ text: '≥ 5× CrowdSec', pass: undefined }]), note: `not available: ${why}` });
     }
   }
   let ours: LoadResult | undefined;
@@ -33,7 +34,7 @@ export async function createAndPeer(ctx: BenchContext, scenario: Guard): Promise
   if (cs) {
     await scenario('crowdsec', true, async () => {
       const theirs = await runCrowdSec(ctx, cs!);
-      const { rows, ratio } = crowdsecRows(cs!, theirs, ours);
+      const { rows, ratio } = crowdsecRows(cs!, theirs, ours, ctx.options.store);
       ctx.rows.push(...rows);
       ctx.details['crowdsec'] = { version: cs!.version, result: theirs, ratio };
     });

@@ -1,6 +1,6 @@
 import type { BenchContext } from '../lib/context.js';
 import { ProcSampler } from '../lib/proc.js';
-import { target, type Row } from '../lib/report.js';
+import { defaultStoreTargets, target, type Row } from '../lib/report.js';
 import { awaitChange, awaitFeed, dnsZone, hasLine, type Rig } from '../lib/rig.js';
 import { ipv4, log, percentile } from '../lib/util.js';
 import { awaitAction, measure, postAction, rpzRoundTrip, timeoutMs } from './probes.js';
@@ -31,7 +31,7 @@ export async function runTtp(ctx: BenchContext, rig: Rig): Promise<Row[]> {
     await posted;
     return seen - t0;
   }, say('feed'));
-  rows.push(row('feed: ip.txt lists the IP', feed, [target('p99 ≤ 50 ms', percentile(feed.ms, 99) <= 50)], `${active()} IPs in ip.txt at the end`));
+  rows.push(row('feed: ip.txt lists the IP', feed, defaultStoreTargets(ctx.options.store, [target('p99 ≤ 50 ms', percentile(feed.ms, 99) <= 50)]), `${active()} IPs in ip.txt at the end`));
 
   log(`ttp: feed via change-stream long poll, ${n} actions`);
   const stream = await measure(n, async (i) => {
@@ -41,7 +41,7 @@ export async function runTtp(ctx: BenchContext, rig: Rig): Promise<Row[]> {
     await postAction(ctx, blockIp(ip));
     return (await changed) - t0;
   }, say('stream'));
-  rows.push(row('feed: change stream reports it', stream, [target('p99 ≤ 50 ms', percentile(stream.ms, 99) <= 50)]));
+  rows.push(row('feed: change stream reports it', stream, defaultStoreTargets(ctx.options.store, [target('p99 ≤ 50 ms', percentile(stream.ms, 99) <= 50)])));
 
   if (rig.unbound) {
     log(`ttp: RPZ in Unbound, ${n} BlockDomain actions`);
@@ -63,8 +63,8 @@ export async function runTtp(ctx: BenchContext, rig: Rig): Promise<Row[]> {
       const id = await postAction(ctx, blockIp(ip, 'nftables'));
       return (await awaitAction(ctx, id, (a) => a.status === 'Completed')) - t0;
     }, say('agent'));
-    rows.push(row('agent: nftables agent confirmed', agent, [target('p99 ≤ 250 ms', percentile(agent.ms, 99) <= 250)]));
-  } else rows.push(unavailable('agent: nftables agent confirmed', rig.agentError, [target('p99 ≤ 250 ms', undefined)]));
+    rows.push(row('agent: nftables agent confirmed', agent, defaultStoreTargets(ctx.options.store, [target('p99 ≤ 250 ms', percentile(agent.ms, 99) <= 250)])));
+  } else rows.push(unavailable('agent: nftables agent confirmed', rig.agentError, defaultStoreTargets(ctx.options.store, [target('p99 ≤ 250 ms', undefined)])));
 
   const proc = sampler.stop();
   for (const r of rows) Object.assign(r, { peakRssMb: proc.peakRssMb, serverCpu: proc.cpuCores, dbCpu: proc.dbCores, benchCpu: proc.benchCores, otherCpu: proc.otherCores });
