@@ -1,7 +1,8 @@
 /**
- * The SQLite read connection's aggregates (`$count`) run on a worker thread: the event loop goes on
- * while a long count runs, a count past its time limit is stopped with a Graph-style 400 (one
- * waiting behind it is not), and the next count works again.
+ * The SQLite reader keeps long queries off the event loop: counts always run on its worker thread,
+ * list queries move there once they examine more rows than the scan budget. The event loop goes on
+ * meanwhile, rows arrive exactly as SQLite has them either way, a query past its time limit is
+ * stopped with a Graph-style 400 (one waiting behind it is not), and the next one works again.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,17 +10,29 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BulwarkError } from '../../src/domain/errors.js';
-import { openSqliteReader, type SqliteReader } from '../../src/storage/sql/sqlite-reader.js';
+import { openSqliteReader, scanBudgetFunction, type SqliteReader } from '../../src/storage/sql/sqlite-reader.js';
+
+const awkwardRows: [number | null, number | null, string | null, string | null][] = [
+  [0, 0.5, '', null],
+  [-7, -1e-7, 'ü 🛡️ "quoted" \\ back', 'n'],
+  [9_007_199_254_740_991, 1.5e300, 'x'.repeat(5000), ':'],
+];
+
+/** A list query over `?` generated rows, examining each (the scan budget term first), matching none. */
+const scanTo = `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) SELECT x FROM c WHERE ${scanBudgetFunction}(x) AND x < 0`;
+
+/** The same count, calling the scan budget function per row as the store's counts do. */
+const countWithBudget = `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) SELECT count(*) AS n FROM c WHERE ${scanBudgetFunction}(x)`;
 
 /** A count that visits `n` generated rows: ~0.1 s per million on the project machine. */
 const countTo = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) SELECT count(*) AS n FROM c';
 
-describe('SqliteReader.aggregate', () => {
+describe('SqliteReader list and count queries', () => {
   let dir: string;
   let file: string;
   const readers: SqliteReader[] = [];
-  const open = (timeoutMs?: number) => {
-    const r = openSqliteReader(file, timeoutMs === undefined ? {} : { aggregateTimeoutMs: timeoutMs });
+  const open = (options: { queryTimeoutMs?: number; scanBudgetRows?: number } = {}) => {
+    const r = openSqliteReader(file, options);
     readers.push(r);
     return r;
   };
@@ -31,6 +44,9 @@ describe('SqliteReader.aggregate', () => {
     db.pragma('journal_mode = WAL');
     db.exec('create table t (v integer)');
     db.prepare('insert into t (v) values (?), (?), (?)').run(1, 2, 3);
+    db.exec('create table awkward (i integer, r real, s text, z text)');
+    const insert = db.prepare('insert into awkward (i, r, s, z) values (?, ?, ?, ?)');
+    for (const row of awkwardRows) insert.run(...row);
     db.close();
   });
 
@@ -43,6 +59,31 @@ describe('SqliteReader.aggregate', () => {
     const reader = open();
     await expect(reader.aggregate<{ n: number }>('select count(*) as n from t where v >= ?', [2])).resolves.toEqual({ n: 2 });
     await expect(reader.aggregate('select v from t where v > ?', [9])).resolves.toBeUndefined();
+  });
+
+  it('answers a list query on the event loop within the scan budget, and on the worker beyond it, with the same rows', async () => {
+    const listSql = `select i, r, s, z from awkward where ${scanBudgetFunction}(rowid) order by rowid`;
+    const roomy = open({ scanBudgetRows: 10 });
+    await expect(roomy.values(listSql, [])).resolves.toEqual(awkwardRows);
+    expect(roomy.offloaded).toBe(0);
+    const tight = open({ scanBudgetRows: 2 });
+    await expect(tight.values(listSql, [])).resolves.toEqual(awkwardRows);
+    expect(tight.offloaded).toBe(1);
+    // The budget is per query: the next small one stays on the event loop.
+    await expect(tight.values(`select v from t where rowid = ? and ${scanBudgetFunction}(v)`, [2])).resolves.toEqual([[2]]);
+    expect(tight.offloaded).toBe(1);
+  });
+
+  it('moves a list query that scans past its budget off the event loop', async () => {
+    const reader = open({ scanBudgetRows: 1000 });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const started = performance.now();
+    await expect(reader.values(scanTo, [5_000_000])).resolves.toEqual([]);
+    const ms = performance.now() - started;
+    clearInterval(timer);
+    expect(reader.offloaded).toBe(1);
+    expect(ticks, `timers during the ${ms.toFixed(0)} ms scan`).toBeGreaterThan(5);
   });
 
   it('leaves the event loop free while a long count runs (the same count on the read connection blocks it)', async () => {
@@ -63,21 +104,26 @@ describe('SqliteReader.aggregate', () => {
     expect(offLoop.ticks, `timers during the ${offLoop.ms.toFixed(0)} ms worker count`).toBeGreaterThan(5);
   });
 
-  it('stops a count that outlasts its limit with a 400, and the next count works', async () => {
-    const reader = open(200);
+  it('stops a count that outlasts its limit with a 400 — the work really ends — and the next count works', async () => {
+    const reader = open({ queryTimeoutMs: 200 });
     const started = performance.now();
-    const error = await reader.aggregate(countTo, [2_000_000_000]).catch((e: unknown) => e);
+    const error = await reader.aggregate(countWithBudget, [2_000_000_000]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BulwarkError);
     expect((error as BulwarkError).kind).toBe('badRequest');
     expect((error as BulwarkError).message).toMatch(/longer than 0.2 s.*narrow \$filter/);
-    // Stopped, not run to the end (which would take minutes).
-    expect(performance.now() - started).toBeLessThan(10_000);
+    // Stopped by the worker's own deadline, not by the 5 s safety net (nor run to the end: minutes).
+    expect(performance.now() - started).toBeLessThan(4_000);
+    // No thread goes on counting: the process is near idle afterwards (it would burn a full core).
+    const cpu = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, 600));
+    const used = process.cpuUsage(cpu);
+    expect((used.user + used.system) / 1000, 'CPU ms used in 600 ms after the 400').toBeLessThan(300);
     await expect(reader.aggregate<{ n: number }>('select count(*) as n from t', [])).resolves.toEqual({ n: 3 });
   });
 
   it('does not refuse a count for the time it waited behind a slow one', async () => {
-    const reader = open(300);
-    const slow = reader.aggregate(countTo, [2_000_000_000]).catch((e: unknown) => e);
+    const reader = open({ queryTimeoutMs: 300 });
+    const slow = reader.aggregate(countWithBudget, [2_000_000_000]).catch((e: unknown) => e);
     const waiting = reader.aggregate<{ n: number }>('select count(*) as n from t', []);
     expect(await slow).toBeInstanceOf(BulwarkError);
     await expect(waiting).resolves.toEqual({ n: 3 });

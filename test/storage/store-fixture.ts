@@ -13,6 +13,7 @@ import type { ActionStore, KeysetPosition, ListQuery } from '../../src/storage/p
 import { statusRank } from '../../src/storage/sql/action-columns.js';
 import { createSqlActionStore } from '../../src/storage/sql/action-store.js';
 import { openDatabase, type DatabaseHandle } from '../../src/storage/sql/database.js';
+import type { SqliteReaderOptions } from '../../src/storage/sql/sqlite-reader.js';
 import type { Backend } from '../helpers/backends.js';
 import { filterVocabulary, type Rng } from '../odata/filter-generator.js';
 
@@ -23,7 +24,7 @@ export interface OpenStore {
 }
 
 /** A migrated, empty database on `backend` and an ActionStore over it. */
-export async function openStore(backend: Backend): Promise<OpenStore> {
+export async function openStore(backend: Backend, sqliteReader?: SqliteReaderOptions): Promise<OpenStore> {
   const storage = await backend.fresh();
   const cleanup = () => storage.cleanup();
   let handle: DatabaseHandle;
@@ -35,6 +36,7 @@ export async function openStore(backend: Backend): Promise<OpenStore> {
       // One fsync per create() would dominate the run time; durability is not under test here.
       sqliteSynchronous: 'NORMAL',
       poolSize: 4,
+      sqliteReader,
     });
   } catch (e) {
     await cleanup();

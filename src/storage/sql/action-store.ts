@@ -1,4 +1,4 @@
-import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import type { FilterNode } from '../../odata/ast.js';
 import type { DialectCapabilities } from '../dialects.js';
 import type { Notifier } from '../notifier.js';
@@ -10,7 +10,7 @@ import { afterPosition, orderByClauses } from './keyset.js';
 import { sortKeyFor } from './action-columns.js';
 import { GroupCommit } from './group-commit.js';
 import { retryTransient } from './transient.js';
-import type { SqliteReader } from './sqlite-reader.js';
+import { scanBudgetFunction, type SqliteReader } from './sqlite-reader.js';
 
 export interface SqlActionStoreOptions {
   db: Kysely<Database>;
@@ -37,8 +37,10 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
   // The hottest read: compiled by Kysely once (dialect quoting and placeholders), then only bound.
   const getByIdSql = db.selectFrom('actions').select(actionSelection).where('tenant_id', '=', '').where('id', '=', '').compile().sql;
 
-  const base = (tenantId: string, filter?: FilterNode) => {
+  const base = (tenantId: string, filter?: FilterNode, scanBudget = false) => {
     let q = db.selectFrom('actions').where('actions.tenant_id', '=', tenantId);
+    // Right after the tenant, ahead of the filter: counts every row SQLite examines (sqlite-reader.ts).
+    if (scanBudget) q = q.where(sql<boolean>`${sql.raw(scanBudgetFunction)}(actions.seq)`);
     if (filter) q = q.where((eb) => filterToSql(eb, filter, caps));
     return q;
   };
@@ -56,7 +58,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     },
 
     async list(tenantId: string, query: ListQuery): Promise<ListPage> {
-      let q = base(tenantId, query.filter).select(actionSelection);
+      let q = base(tenantId, query.filter, reader !== undefined).select(actionSelection);
       if (query.after) {
         const after = query.after;
         q = q.where(() => afterPosition(query.orderBy, after));
@@ -67,7 +69,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
       const rows = query.top === 0 ? [] : await retryTransient(async () => {
         if (!reader) return q.execute();
         const compiled = q.compile();
-        return reader.values(compiled.sql, compiled.parameters).map(rowFromValues);
+        return (await reader.values(compiled.sql, compiled.parameters)).map(rowFromValues);
       });
       const more = rows.length > query.top;
       const page = more ? rows.slice(0, query.top) : rows;
@@ -79,7 +81,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     },
 
     async count(tenantId, filter) {
-      const q = base(tenantId, filter).select((eb) => eb.fn.countAll<number | string>().as('n'));
+      const q = base(tenantId, filter, reader !== undefined).select((eb) => eb.fn.countAll<number | string>().as('n'));
       const row = await retryTransient(async () => {
         if (!reader) return q.executeTakeFirstOrThrow();
         const compiled = q.compile();

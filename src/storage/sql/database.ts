@@ -8,7 +8,7 @@ import { createLocalNotifier, createPostgresNotifier, type Notifier } from '../n
 import type { Database } from './schema.js';
 import { migrateToLatest } from './migrate.js';
 import { withStatementCache } from './statement-cache.js';
-import { openSqliteReader, type SqliteReader } from './sqlite-reader.js';
+import { openSqliteReader, type SqliteReader, type SqliteReaderOptions } from './sqlite-reader.js';
 
 export interface DatabaseOptions {
   /** `postgres://…`; absent means the embedded SQLite database in `dataDir`. */
@@ -26,6 +26,8 @@ export interface DatabaseOptions {
    * database file (`serve --api-processes N`). PostgreSQL always uses LISTEN/NOTIFY.
    */
   sqliteNotifier?: Notifier;
+  /** SQLite: limits of the read connection (tests set small ones; the defaults are for service use). */
+  sqliteReader?: SqliteReaderOptions;
 }
 
 export interface DatabaseHandle {
@@ -70,7 +72,7 @@ function openSqlite(options: DatabaseOptions): DatabaseHandle {
   raw.pragma('foreign_keys = ON');
   const notifier = options.sqliteNotifier ?? createLocalNotifier();
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
-  const reader = openSqliteReader(file);
+  const reader = openSqliteReader(file, options.sqliteReader);
   return {
     db,
     leaseDb: db,

@@ -12,47 +12,83 @@ import { errors } from '../../domain/errors.js';
  * List pages come back as value arrays (`values`), which better-sqlite3 builds in less than half
  * the time of row objects (decision 0010 row 15).
  *
- * Aggregates (`aggregate`: `$count`) run on a worker thread with its own read-only connection:
- * a count visits every matching row (0.1–0.9 s per million), and better-sqlite3 runs a statement
- * synchronously, so on the event loop it would stall every request and the engine meanwhile. Their
- * answers are one row, so the hand-over costs nothing; a count that outlasts its time limit is
- * stopped by terminating the worker (SQLite offers better-sqlite3 no other way to interrupt it).
+ * better-sqlite3 runs a statement synchronously, so a query that visits many rows stalls every
+ * request and the engine meanwhile (a count, or a `$filter` no index narrows: 0.1–0.9 s per
+ * million actions). So (decision 0010 row 16):
+ * - aggregates (`aggregate`: `$count`) always run on a worker thread with its own read-only
+ *   connection; their answer is one row, so the hand-over costs nothing;
+ * - list queries start on the event loop with a scan budget: the SQL calls `scanBudgetFunction`
+ *   once per row it examines (action-store.ts adds the term to lists and counts), and past
+ *   `scanBudgetRows` the query is abandoned (~20–50 ms in) and run again on the worker. Pages that
+ *   an index serves never get near the budget and stay on the event loop, where they cost the least.
+ * On the worker the same function ends a query that runs past the time limit (it answers 400):
+ * better-sqlite3 has no other way to interrupt a statement.
  */
 export interface SqliteReader {
-  /** The first row as an object, or undefined. */
+  /** The first row as an object, or undefined; on the event loop, for bounded lookups. */
   row<R>(sql: string, parameters: readonly unknown[]): R | undefined;
-  /** Every row as an array of column values, in the statement's column order. */
-  values(sql: string, parameters: readonly unknown[]): unknown[][];
+  /**
+   * Every row as an array of column values, in the statement's column order: on the event loop
+   * while the statement stays within the scan budget, else on the worker.
+   */
+  values(sql: string, parameters: readonly unknown[]): Promise<unknown[][]>;
   /** The first row, computed off the event loop; rejects with 400 after the time limit. */
   aggregate<R>(sql: string, parameters: readonly unknown[]): Promise<R | undefined>;
+  /** list queries moved to the worker for exceeding the scan budget, since the reader opened */
+  readonly offloaded: number;
   close(): Promise<void>;
 }
 
 export interface SqliteReaderOptions {
-  /** how long one aggregate may run (default 30 s) */
-  aggregateTimeoutMs?: number;
+  /** how long one query may run on the worker (default 30 s) */
+  queryTimeoutMs?: number;
+  /** rows a list query may examine on the event loop before it moves to the worker (default 50,000) */
+  scanBudgetRows?: number;
 }
+
+/** The SQL function a list query calls once per examined row, with any column as its argument. */
+export const scanBudgetFunction = 'bulwark_scan_budget';
+
+class ScanBudgetExceeded extends Error {}
 
 export function openSqliteReader(file: string, options: SqliteReaderOptions = {}): SqliteReader {
   const db = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
   db.pragma('busy_timeout = 10000');
+  const budget = options.scanBudgetRows ?? 50_000;
+  let examined = 0;
+  let offloaded = 0;
+  // Not deterministic, and given a column: SQLite calls it for every row, never once per query.
+  db.function(scanBudgetFunction, { deterministic: false }, (_column: unknown) => {
+    if (++examined > budget) throw new ScanBudgetExceeded();
+    return 1;
+  });
   // Statements by SQL text (values are bound, so texts repeat), bounded; a statement set to raw
   // mode stays in it, hence one cache per mode.
   const objects = boundedCache((sql) => db.prepare<unknown[], unknown>(sql));
   const arrays = boundedCache((sql) => db.prepare<unknown[], unknown[]>(sql).raw(true));
-  const aggregates = new AggregateWorker(file, options.aggregateTimeoutMs ?? 30_000);
+  const worker = new ReadWorker(file, options.queryTimeoutMs ?? 30_000);
   return {
     row<R>(sql: string, parameters: readonly unknown[]) {
       return objects(sql).get(...parameters) as R | undefined;
     },
-    values(sql: string, parameters: readonly unknown[]) {
-      return arrays(sql).all(...parameters) as unknown[][];
+    async values(sql: string, parameters: readonly unknown[]) {
+      examined = 0;
+      try {
+        return arrays(sql).all(...parameters) as unknown[][];
+      } catch (e) {
+        if (!(e instanceof ScanBudgetExceeded)) throw e;
+        offloaded++;
+        return (await worker.run('values', sql, parameters)) as unknown[][];
+      }
     },
     aggregate<R>(sql: string, parameters: readonly unknown[]) {
-      return aggregates.run<R>(sql, parameters);
+      return worker.run('row', sql, parameters) as Promise<R | undefined>;
+    },
+    get offloaded() {
+      return offloaded;
     },
     async close() {
-      await aggregates.close();
+      await worker.close();
       db.close();
     },
   };
@@ -74,31 +110,47 @@ function boundedCache<S>(prepare: (sql: string) => S, max = 200): (sql: string) 
 /**
  * The worker's program. Plain JavaScript evaluated in the worker (the service also runs from the
  * TypeScript sources under the test runner, where no compiled worker file exists); it loads
- * better-sqlite3 from the path the service itself resolved.
+ * better-sqlite3 from the path the service itself resolved. Here the scan budget function enforces
+ * the time limit: it throws once the statement has run past its deadline, which makes SQLite
+ * abandon the statement. Terminating the thread would not: a statement runs in one native call,
+ * which V8 cannot interrupt, so a terminated worker would go on burning a core until it ended.
  */
 const workerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
 const db = new Database(workerData.file, { readonly: true, fileMustExist: true });
 db.pragma('busy_timeout = 10000');
-const statements = new Map();
-parentPort.on('message', ({ id, sql, parameters }) => {
+const timeLimit = new Error('time limit');
+let deadline = Infinity;
+let examined = 0;
+db.function(workerData.scanBudgetFunction, { deterministic: false }, (column) => {
+  if ((++examined & 1023) === 0 && Date.now() > deadline) throw timeLimit;
+  return 1;
+});
+const caches = { row: new Map(), values: new Map() };
+parentPort.on('message', ({ id, kind, sql, parameters }) => {
+  examined = 0;
+  deadline = Date.now() + workerData.timeoutMs;
   try {
-    let stmt = statements.get(sql);
+    const cache = caches[kind];
+    let stmt = cache.get(sql);
     if (!stmt) {
-      stmt = db.prepare(sql);
-      if (statements.size >= 100) statements.delete(statements.keys().next().value);
-      statements.set(sql, stmt);
+      stmt = kind === 'values' ? db.prepare(sql).raw(true) : db.prepare(sql);
+      if (cache.size >= 100) cache.delete(cache.keys().next().value);
+      cache.set(sql, stmt);
     }
-    parentPort.postMessage({ id, row: stmt.get(...parameters) });
+    parentPort.postMessage({ id, result: kind === 'values' ? stmt.all(...parameters) : stmt.get(...parameters) });
   } catch (e) {
-    parentPort.postMessage({ id, error: { message: String(e && e.message), code: e && e.code } });
+    parentPort.postMessage({ id, error: { message: String(e && e.message), code: e && e.code, timeLimit: e === timeLimit } });
+  } finally {
+    deadline = Infinity;
   }
 });
 `;
 
 interface Job {
   id: number;
+  kind: 'row' | 'values';
   sql: string;
   parameters: readonly unknown[];
   resolve(row: unknown): void;
@@ -106,11 +158,11 @@ interface Job {
 }
 
 /**
- * One worker thread, started on first use, running one aggregate at a time in arrival order. The
- * time limit runs for the aggregate the worker is running only: one is never refused for the time
- * it waited behind another.
+ * One worker thread, started on first use, running one query at a time in arrival order. The time
+ * limit runs for the query the worker is running only: one is never refused for the time it waited
+ * behind another.
  */
-class AggregateWorker {
+class ReadWorker {
   private worker: Worker | undefined;
   private readonly queue: Job[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -123,10 +175,10 @@ class AggregateWorker {
     private readonly timeoutMs: number,
   ) {}
 
-  run<R>(sql: string, parameters: readonly unknown[]): Promise<R | undefined> {
+  run(kind: Job['kind'], sql: string, parameters: readonly unknown[]): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error('database closed'));
-    return new Promise<R | undefined>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, sql, parameters, resolve: resolve as (row: unknown) => void, reject };
+    return new Promise((resolve, reject) => {
+      const job: Job = { id: this.nextId++, kind, sql, parameters, resolve, reject };
       this.queue.push(job);
       this.post(job);
       if (this.queue.length === 1) this.armTimer();
@@ -146,40 +198,49 @@ class AggregateWorker {
     const worker = this.worker ?? this.start();
     // Referenced only while it owes answers: an idle worker never keeps the process alive.
     worker.ref();
-    worker.postMessage({ id: job.id, sql: job.sql, parameters: job.parameters });
+    worker.postMessage({ id: job.id, kind: job.kind, sql: job.sql, parameters: job.parameters });
   }
 
   private start(): Worker {
-    const worker = new Worker(workerSource, { eval: true, workerData: { module: this.module, file: this.file } });
+    const worker = new Worker(workerSource, { eval: true, workerData: { module: this.module, file: this.file, scanBudgetFunction, timeoutMs: this.timeoutMs } });
     worker.unref();
     let crash: Error | undefined;
-    worker.on('message', (m: { id: number; row?: unknown; error?: { message: string; code?: string } }) => {
+    worker.on('message', (m: { id: number; result?: unknown; error?: { message: string; code?: string; timeLimit?: boolean } }) => {
       const job = this.queue[0];
       if (!job || job.id !== m.id) return;
       this.queue.shift();
       clearTimeout(this.timer);
       if (this.queue.length > 0) this.armTimer();
       else worker.unref();
-      if (m.error) job.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
-      else job.resolve(m.row);
+      if (m.error?.timeLimit) job.reject(this.timeLimitError());
+      else if (m.error) job.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
+      else job.resolve(m.result);
     });
     worker.on('error', (e) => (crash = e));
     worker.on('exit', () => {
       if (this.worker !== worker) return; // stopped on purpose
       // Transient: the caller's retry gets a new worker.
-      this.restart(Object.assign(new Error(`the aggregate worker stopped${crash ? `: ${crash.message}` : ''}`), { code: 'ECONNRESET' }));
+      this.restart(Object.assign(new Error(`the read worker stopped${crash ? `: ${crash.message}` : ''}`), { code: 'ECONNRESET' }));
     });
     this.worker = worker;
     return worker;
   }
 
+  private timeLimitError(): Error {
+    return errors.badRequest(`The query ran longer than ${this.timeoutMs / 1000} s and was stopped; narrow $filter.`);
+  }
+
+  /**
+   * A safety net behind the worker's own deadline, for a statement that never calls the scan
+   * budget function: the worker is replaced, though its thread may run on until the statement ends.
+   */
   private armTimer(): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.restart(errors.badRequest(`The query ran longer than ${this.timeoutMs / 1000} s and was stopped; narrow $filter.`)), this.timeoutMs);
+    this.timer = setTimeout(() => this.restart(this.timeLimitError()), this.timeoutMs + 5_000);
     this.timer.unref();
   }
 
-  /** Fails the running aggregate with `reason`, replaces the worker (interrupting it) and hands the new one the rest of the queue. */
+  /** Fails the running query with `reason`, replaces the worker (interrupting it) and hands the new one the rest of the queue. */
   private restart(reason: Error): void {
     clearTimeout(this.timer);
     const worker = this.worker;
