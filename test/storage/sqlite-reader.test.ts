@@ -129,6 +129,20 @@ describe('SqliteReader list and count queries', () => {
     await expect(waiting).resolves.toEqual({ n: 3 });
   });
 
+  it('closes promptly while a long query runs, and stops it', async () => {
+    const reader = openSqliteReader(file);
+    const running = reader.aggregate(countWithBudget, [2_000_000_000]).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 200));
+    const started = performance.now();
+    await reader.close();
+    expect(performance.now() - started, 'ms to close').toBeLessThan(2_000);
+    expect(await running).toBeInstanceOf(Error);
+    const cpu = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, 600));
+    const used = process.cpuUsage(cpu);
+    expect((used.user + used.system) / 1000, 'CPU ms used in 600 ms after closing').toBeLessThan(300);
+  });
+
   it('passes SQL errors on with their SQLite code', async () => {
     const reader = open();
     const error = await reader.aggregate('select nope from t', []).catch((e: unknown) => e);

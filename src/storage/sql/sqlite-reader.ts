@@ -112,8 +112,10 @@ function boundedCache<S>(prepare: (sql: string) => S, max = 200): (sql: string) 
  * TypeScript sources under the test runner, where no compiled worker file exists); it loads
  * better-sqlite3 from the path the service itself resolved. Here the scan budget function enforces
  * the time limit: it throws once the statement has run past its deadline, which makes SQLite
- * abandon the statement. Terminating the thread would not: a statement runs in one native call,
- * which V8 cannot interrupt, so a terminated worker would go on burning a core until it ended.
+ * abandon the statement, and the worker goes on with the next. The per-row call back into
+ * JavaScript is also what lets `terminate()` stop a statement (closing, or the safety net below):
+ * a statement runs in one native call, and V8 can only stop the thread when it re-enters
+ * JavaScript; one that never calls back would run on, burning a core, until it ended.
  */
 const workerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -231,8 +233,8 @@ class ReadWorker {
   }
 
   /**
-   * A safety net behind the worker's own deadline, for a statement that never calls the scan
-   * budget function: the worker is replaced, though its thread may run on until the statement ends.
+   * A safety net behind the worker's own deadline, for a statement that does not call the scan
+   * budget function: the worker is replaced, though its thread runs on until the statement ends.
    */
   private armTimer(): void {
     clearTimeout(this.timer);
@@ -240,7 +242,7 @@ class ReadWorker {
     this.timer.unref();
   }
 
-  /** Fails the running query with `reason`, replaces the worker (interrupting it) and hands the new one the rest of the queue. */
+  /** Fails the running query with `reason`, terminates the worker and hands a new one the rest of the queue. */
   private restart(reason: Error): void {
     clearTimeout(this.timer);
     const worker = this.worker;
