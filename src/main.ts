@@ -89,6 +89,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     schema: config.databaseSchema,
     poolSize: config.databasePoolSize,
     sqliteSynchronous: config.sqliteSynchronous,
+    sqliteReader: { scanBudgetRows: config.sqliteReads.scanBudgetRows, queryTimeoutMs: config.sqliteReads.timeoutSeconds * 1000 },
     sqliteNotifier: options.sqliteNotifier,
     onError: (e) => logger.warn({ err: e.message }, 'database connection error'),
   });
@@ -111,7 +112,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const credentialStore = createSqlCredentialStore(database.db);
     const credentials = new CredentialService(credentialStore, agentStore, providers);
     const gauges = { actionsByStatus: cached(10_000, () => work.actionsByStatus()), backlog: () => engineStore.backlog(Date.now()) };
-    const metrics = new Metrics(options.metricsFromPrimary ? {} : { gauges });
+    const reader = database.reader;
+    const metrics = new Metrics({ ...(options.metricsFromPrimary ? {} : { gauges }), ...(reader ? { offloadedQueries: () => reader.offloaded } : {}) });
     if (options.metricsFromPrimary) metrics.render = options.metricsFromPrimary(metrics);
 
     if (options.engine && config.engine.enabled) {

@@ -57,6 +57,17 @@ export const configSchema = z.object({
   /** `serve`: API processes sharing the listen port; above 1 the engine runs in a process of its own. */
   apiProcesses: z.number().int().min(1).max(64).default(1),
   sqliteSynchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
+  /**
+   * SQLite reads: a list query that examines more rows than `scanBudgetRows` moves from the event
+   * loop to the read worker; a query on the worker is stopped (400) after `timeoutSeconds`.
+   */
+  sqliteReads: z
+    .object({
+      scanBudgetRows: z.number().int().min(100).max(100_000_000).default(50_000),
+      timeoutSeconds: z.number().int().min(1).max(3600).default(30),
+    })
+    .strict()
+    .default({ scanBudgetRows: 50_000, timeoutSeconds: 30 }),
   /** Public base URL (issuer, links); default derived from host/port/TLS. */
   publicUrl: z.string().url().optional(),
   tlsCert: z.string().optional(),

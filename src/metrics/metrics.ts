@@ -26,9 +26,21 @@ export class Metrics {
   /** What `/metrics` serves: this process's metrics, or in an API process of `serve --api-processes N` the sum over all processes (cluster/metrics-relay.ts). */
   render: () => Promise<string> = () => this.registry.metrics();
 
-  constructor(options: { collectDefault?: boolean; gauges?: CollectedGauges } = {}) {
+  constructor(options: { collectDefault?: boolean; gauges?: CollectedGauges; offloadedQueries?: () => number } = {}) {
     if (options.collectDefault !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'bulwark_' });
     if (options.gauges) this.addCollectedGauges(options.gauges);
+    const offloaded = options.offloadedQueries;
+    if (offloaded) {
+      new client.Counter({
+        name: 'bulwark_sqlite_queries_offloaded_total',
+        help: 'SQLite list queries moved to the read worker after examining more rows than sqliteReads.scanBudgetRows (a $filter no index narrows)',
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc(offloaded());
+        },
+      });
+    }
   }
 
   private addCollectedGauges(g: CollectedGauges): void {
