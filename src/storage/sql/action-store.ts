@@ -37,10 +37,10 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
   // The hottest read: compiled by Kysely once (dialect quoting and placeholders), then only bound.
   const getByIdSql = db.selectFrom('actions').select(actionSelection).where('tenant_id', '=', '').where('id', '=', '').compile().sql;
 
-  const base = (tenantId: string, filter?: FilterNode, scanBudget = false) => {
+  const base = (tenantId: string, filter?: FilterNode) => {
     let q = db.selectFrom('actions').where('actions.tenant_id', '=', tenantId);
     // Right after the tenant, ahead of the filter: counts every row SQLite examines (sqlite-reader.ts).
-    if (scanBudget) q = q.where(sql<boolean>`${sql.raw(scanBudgetFunction)}(actions.seq)`);
+    if (reader) q = q.where(sql<boolean>`${sql.raw(scanBudgetFunction)}(actions.seq)`);
     if (filter) q = q.where((eb) => filterToSql(eb, filter, caps));
     return q;
   };
@@ -58,7 +58,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     },
 
     async list(tenantId: string, query: ListQuery): Promise<ListPage> {
-      let q = base(tenantId, query.filter, reader !== undefined).select(actionSelection);
+      let q = base(tenantId, query.filter).select(actionSelection);
       if (query.after) {
         const after = query.after;
         q = q.where(() => afterPosition(query.orderBy, after));
@@ -81,7 +81,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     },
 
     async count(tenantId, filter) {
-      const q = base(tenantId, filter, reader !== undefined).select((eb) => eb.fn.countAll<number | string>().as('n'));
+      const q = base(tenantId, filter).select((eb) => eb.fn.countAll<number | string>().as('n'));
       const row = await retryTransient(async () => {
         if (!reader) return q.executeTakeFirstOrThrow();
         const compiled = q.compile();

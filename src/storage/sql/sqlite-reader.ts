@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { errors } from '../../domain/errors.js';
+import { statementCache } from './statement-cache.js';
 
 /**
  * A read-only second connection to the SQLite file, for the API's hot reads (get by id, list
@@ -64,8 +65,8 @@ export function openSqliteReader(file: string, options: SqliteReaderOptions = {}
   });
   // Statements by SQL text (values are bound, so texts repeat), bounded; a statement set to raw
   // mode stays in it, hence one cache per mode.
-  const objects = boundedCache((sql) => db.prepare<unknown[], unknown>(sql));
-  const arrays = boundedCache((sql) => db.prepare<unknown[], unknown[]>(sql).raw(true));
+  const objects = statementCache((sql) => db.prepare<unknown[], unknown>(sql), 200);
+  const arrays = statementCache((sql) => db.prepare<unknown[], unknown[]>(sql).raw(true), 200);
   const worker = new ReadWorker(file, options.queryTimeoutMs ?? 30_000);
   return {
     row<R>(sql: string, parameters: readonly unknown[]) {
@@ -91,19 +92,6 @@ export function openSqliteReader(file: string, options: SqliteReaderOptions = {}
       await worker.close();
       db.close();
     },
-  };
-}
-
-function boundedCache<S>(prepare: (sql: string) => S, max = 200): (sql: string) => S {
-  const cache = new Map<string, S>();
-  return (sql) => {
-    let stmt = cache.get(sql);
-    if (stmt === undefined) {
-      stmt = prepare(sql);
-      if (cache.size >= max) cache.delete(cache.keys().next().value!);
-      cache.set(sql, stmt);
-    }
-    return stmt;
   };
 }
 

@@ -8,11 +8,17 @@ import type BetterSqlite3 from 'better-sqlite3';
  * replaced directly (a Proxy costs a trap on every property access).
  */
 export function withStatementCache(db: BetterSqlite3.Database, max = 500): BetterSqlite3.Database {
-  const cache = new Map<string, BetterSqlite3.Statement>();
-  const prepare = db.prepare.bind(db);
-  const cached = (source: string): BetterSqlite3.Statement => {
+  const cached = statementCache(db.prepare.bind(db) as (source: string) => BetterSqlite3.Statement, max);
+  Object.defineProperty(db, 'prepare', { value: cached, configurable: true, writable: true });
+  return db;
+}
+
+/** `prepare`, remembered by SQL text: the `max` most recently used statements are kept. */
+export function statementCache<S>(prepare: (source: string) => S, max: number): (source: string) => S {
+  const cache = new Map<string, S>();
+  return (source) => {
     let stmt = cache.get(source);
-    if (stmt) {
+    if (stmt !== undefined) {
       cache.delete(source);
     } else {
       stmt = prepare(source);
@@ -21,6 +27,4 @@ export function withStatementCache(db: BetterSqlite3.Database, max = 500): Bette
     cache.set(source, stmt);
     return stmt;
   };
-  Object.defineProperty(db, 'prepare', { value: cached, configurable: true, writable: true });
-  return db;
 }
