@@ -90,6 +90,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     poolSize: config.databasePoolSize,
     sqliteSynchronous: config.sqliteSynchronous,
     sqliteReader: { scanBudgetRows: config.sqliteReads.scanBudgetRows, queryTimeoutMs: config.sqliteReads.timeoutSeconds * 1000 },
+    postgresReads: { poolSize: config.postgresReads.poolSize, timeoutMs: config.postgresReads.timeoutSeconds * 1000 },
     sqliteNotifier: options.sqliteNotifier,
     onError: (e) => logger.warn({ err: e.message }, 'database connection error'),
   });
@@ -106,7 +107,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const work = createSqlProviderWorkStats(database.db);
     const engineStore = createSqlEngineStore({ db: database.db, leaseDb: database.leaseDb, caps: database.caps, notifier: database.notifier });
     const ownAgents = createSqlAgentStore(database.db, database.caps);
-    const ownActions = createSqlActionStore({ db: database.db, caps: database.caps, reader: database.reader, notifier: database.notifier });
+    const ownActions = createSqlActionStore({ db: database.db, caps: database.caps, reader: database.reader, readDb: database.readDb, readTimeoutMs: database.readTimeoutMs, notifier: database.notifier });
     const agentStore: AgentStore = options.writes ? { ...ownAgents, confirm: options.writes.agents.confirm } : ownAgents;
     const actionStore: ActionStore = options.writes ? { ...ownActions, create: options.writes.actions.create, cancel: options.writes.actions.cancel } : ownActions;
     const credentialStore = createSqlCredentialStore(database.db);

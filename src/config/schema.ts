@@ -68,6 +68,17 @@ export const configSchema = z.object({
     })
     .strict()
     .default({ scanBudgetRows: 50_000, timeoutSeconds: 30 }),
+  /**
+   * PostgreSQL reads: list and count queries use a pool of their own (`poolSize` connections per
+   * process, beside `databasePoolSize`) whose statements stop (400) after `timeoutSeconds`.
+   */
+  postgresReads: z
+    .object({
+      poolSize: z.number().int().min(1).max(200).default(4),
+      timeoutSeconds: z.number().int().min(1).max(3600).default(30),
+    })
+    .strict()
+    .default({ poolSize: 4, timeoutSeconds: 30 }),
   /** Public base URL (issuer, links); default derived from host/port/TLS. */
   publicUrl: z.string().url().optional(),
   tlsCert: z.string().optional(),

@@ -1,12 +1,13 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sqliteBackend } from '../helpers/backends.js';
+import { postgresBackend, sqliteBackend } from '../helpers/backends.js';
 import { startTestService, type TestService } from '../helpers/service.js';
-import { blockIp, collectionPath, createMany } from './support.js';
+import { blockIp, collectionPath, createMany, expectGraphError, getJson } from './support.js';
 
 /**
  * On SQLite, a list whose `$filter` no index narrows moves off the event loop once it has examined
  * `sqliteReads.scanBudgetRows` rows (src/storage/sql/sqlite-reader.ts). Through the API the answer
- * is the same either way, and /metrics counts the moves. (PostgreSQL has no such budget.)
+ * is the same either way, and /metrics counts the moves. (PostgreSQL has no such budget: below.)
  */
 describe('lists past the SQLite scan budget (sqlite)', () => {
   let svc: TestService;
@@ -40,5 +41,58 @@ describe('lists past the SQLite scan budget (sqlite)', () => {
     const none = await svc.fetch(`${collectionPath()}?$filter=${encodeURIComponent("contains(actionReason,'no such reason')")}`, { token });
     expect(((await none.json()) as { value: unknown[] }).value).toEqual([]);
     expect(await offloaded()).toBe(2);
+  });
+});
+
+/**
+ * On PostgreSQL, lists and counts run on a read pool whose connections carry `statement_timeout`
+ * (`postgresReads.timeoutSeconds`). A query held past the limit (here: waiting behind another
+ * session's ACCESS EXCLUSIVE lock on `actions`, which statement_timeout counts like work) is
+ * stopped by the server and answered with the same 400 as on SQLite; the service goes on.
+ */
+describe('lists and counts past the PostgreSQL time limit (postgres)', () => {
+  let svc: TestService;
+  let token: string;
+
+  beforeAll(async () => {
+    svc = await startTestService({ backend: postgresBackend, overrides: { postgresReads: { poolSize: 2, timeoutSeconds: 1 } }, engine: false });
+    token = await svc.token({ tenant: svc.newTenant() });
+    await createMany(svc, token, 5, () => blockIp());
+  });
+  afterAll(async () => svc?.close());
+
+  async function withTableLocked<T>(fn: () => Promise<T>): Promise<T> {
+    const c = new pg.Client({ connectionString: svc.config.databaseUrl, options: `-c search_path=${svc.config.databaseSchema}` });
+    await c.connect();
+    try {
+      await c.query('begin');
+      await c.query('lock table actions in access exclusive mode');
+      return await fn();
+    } finally {
+      await c.query('rollback').catch(() => undefined);
+      await c.end();
+    }
+  }
+
+  it('answers 400 "narrow $filter" for a list and a count stopped at the limit, then answers normally', async () => {
+    const fast = await svc.fetch(`${collectionPath()}?$top=3`, { token });
+    expect(fast.status, 'a quick list under a 1 s limit').toBe(200);
+
+    await withTableLocked(async () => {
+      for (const path of [`${collectionPath()}?$filter=${encodeURIComponent("status eq 'NotStarted'")}`, `${collectionPath()}/$count`]) {
+        const started = performance.now();
+        // Without a limit the query would wait as long as the lock is held: fail rather than hang.
+        const res = await svc.fetch(path, { token, signal: AbortSignal.timeout(10_000) });
+        const ms = performance.now() - started;
+        await expectGraphError(res, 400, 'The query ran longer than 1 s and was stopped; narrow $filter.');
+        expect(ms, `${path} answered after the limit`).toBeGreaterThanOrEqual(900);
+        expect(ms, `${path} answered soon after the limit`).toBeLessThan(5_000);
+      }
+    });
+
+    const after = await getJson(svc, `${collectionPath()}?$count=true`, token);
+    expect(after.res.status).toBe(200);
+    expect(after.body['@odata.count']).toBe(5);
+    expect(after.body.value).toHaveLength(5);
   });
 });

@@ -1,4 +1,4 @@
-import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Compilable, type Kysely, type Transaction } from 'kysely';
 import type { FilterNode } from '../../odata/ast.js';
 import type { DialectCapabilities } from '../dialects.js';
 import type { Notifier } from '../notifier.js';
@@ -10,6 +10,7 @@ import { afterPosition, orderByClauses } from './keyset.js';
 import { sortKeyFor } from './action-columns.js';
 import { GroupCommit } from './group-commit.js';
 import { retryTransient } from './transient.js';
+import { isQueryCanceled, queryTimeLimitError } from './query-time-limit.js';
 import { scanBudgetFunction, type SqliteReader } from './sqlite-reader.js';
 
 export interface SqlActionStoreOptions {
@@ -17,6 +18,9 @@ export interface SqlActionStoreOptions {
   caps: DialectCapabilities;
   /** SQLite: get, list and count read through this connection instead of `db` (sqlite-reader.ts). */
   reader?: SqliteReader | undefined;
+  /** PostgreSQL: list and count run on this pool, whose statements stop at `readTimeoutMs`. */
+  readDb?: Kysely<Database> | undefined;
+  readTimeoutMs?: number | undefined;
   notifier: Notifier;
   now?: () => number;
 }
@@ -24,6 +28,16 @@ export interface SqlActionStoreOptions {
 export function createSqlActionStore(options: SqlActionStoreOptions): ActionStore {
   const { db, caps, notifier, reader } = options;
   const now = options.now ?? Date.now;
+  const readDb = options.readDb ?? db;
+  const readTimeoutMs = options.readTimeoutMs ?? 30_000;
+  /** A list or count query on PostgreSQL: on the read pool; stopped at its time limit → 400. */
+  const readQuery = async <R>(query: Compilable<R>): Promise<R[]> => {
+    try {
+      return (await readDb.executeQuery(query.compile())).rows;
+    } catch (e) {
+      throw isQueryCanceled(e) ? queryTimeLimitError(readTimeoutMs) : e;
+    }
+  };
 
   const creates = new GroupCommit<{ action: SecurityAction; work: { provider: string } | null }>(async (items) => {
     await retryTransient(() => db.transaction().execute((trx) => insertActions(trx, items)));
@@ -67,7 +81,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
       q = q.limit(query.top + 1);
       if (query.skip && !query.after) q = q.offset(query.skip);
       const rows = query.top === 0 ? [] : await retryTransient(async () => {
-        if (!reader) return q.execute();
+        if (!reader) return readQuery(q);
         const compiled = q.compile();
         return (await reader.values(compiled.sql, compiled.parameters)).map(rowFromValues);
       });
@@ -83,7 +97,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     async count(tenantId, filter) {
       const q = base(tenantId, filter).select((eb) => eb.fn.countAll<number | string>().as('n'));
       const row = await retryTransient(async () => {
-        if (!reader) return q.executeTakeFirstOrThrow();
+        if (!reader) return (await readQuery(q))[0]!;
         const compiled = q.compile();
         return (await reader.aggregate<{ n: number }>(compiled.sql, compiled.parameters))!;
       });

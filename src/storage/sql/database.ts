@@ -28,6 +28,8 @@ export interface DatabaseOptions {
   sqliteNotifier?: Notifier;
   /** SQLite: limits of the read connection (tests set small ones; the defaults are for service use). */
   sqliteReader?: SqliteReaderOptions;
+  /** PostgreSQL: the pool list and count queries use, and their time limit (`readDb`). */
+  postgresReads?: { poolSize: number; timeoutMs: number };
 }
 
 export interface DatabaseHandle {
@@ -40,6 +42,14 @@ export interface DatabaseHandle {
   caps: DialectCapabilities;
   /** SQLite: a read-only connection for the API's hot reads (sqlite-reader.ts). PostgreSQL: none. */
   reader?: SqliteReader;
+  /**
+   * PostgreSQL: list and count queries run here, on a pool of their own whose connections stop
+   * any statement past `readTimeoutMs` (`statement_timeout`), so a `$filter` no index narrows
+   * neither runs unbounded nor takes the connections writes and the engine need. SQLite: none.
+   */
+  readDb?: Kysely<Database>;
+  /** the time limit of `readDb` (PostgreSQL) or of the read worker (SQLite), in ms */
+  readTimeoutMs: number;
   notifier: Notifier;
   /** Human-readable location for logs, with any password removed. */
   describe: string;
@@ -47,6 +57,7 @@ export interface DatabaseHandle {
 }
 
 const int8Oid = 20;
+const defaultReadTimeoutMs = 30_000;
 
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   const onError = options.onError ?? (() => undefined);
@@ -78,6 +89,7 @@ function openSqlite(options: DatabaseOptions): DatabaseHandle {
     leaseDb: db,
     caps: sqliteCapabilities,
     reader,
+    readTimeoutMs: options.sqliteReader?.queryTimeoutMs ?? defaultReadTimeoutMs,
     notifier,
     describe: `sqlite:${file}`,
     async close() {
@@ -116,14 +128,22 @@ async function openPostgres(options: DatabaseOptions, onError: (e: Error) => voi
   const leasePool = new pg.Pool({ ...connectionOptions, max: 1 });
   leasePool.on('error', onError);
   const leaseDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: leasePool }) });
+  const reads = options.postgresReads ?? { poolSize: 4, timeoutMs: defaultReadTimeoutMs };
+  // statement_timeout is sent at connect (a startup parameter), so it holds for this pool only.
+  const readPool = new pg.Pool({ ...connectionOptions, max: reads.poolSize, statement_timeout: reads.timeoutMs });
+  readPool.on('error', onError);
+  const readDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: readPool }) });
   return {
     db,
     leaseDb,
     caps: postgresCapabilities,
+    readDb,
+    readTimeoutMs: reads.timeoutMs,
     notifier,
     describe: redactUrl(url) + (schema ? ` (schema ${schema})` : ''),
     async close() {
       await notifier.close();
+      await readDb.destroy();
       await leaseDb.destroy();
       await db.destroy();
     },

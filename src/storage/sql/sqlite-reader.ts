@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { errors } from '../../domain/errors.js';
+import { queryTimeLimitError } from './query-time-limit.js';
 import { statementCache } from './statement-cache.js';
 
 /**
@@ -217,7 +217,7 @@ class ReadWorker {
   }
 
   private timeLimitError(): Error {
-    return errors.badRequest(`The query ran longer than ${this.timeoutMs / 1000} s and was stopped; narrow $filter.`);
+    return queryTimeLimitError(this.timeoutMs);
   }
 
   /**
