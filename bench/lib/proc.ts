@@ -45,6 +45,39 @@ export function treeCpuSeconds(root: number): number {
   return processTree(root).reduce((sum, pid) => sum + (cpuSecondsOf(pid) || 0), 0);
 }
 
+/**
+ * CPU used by `root` and its direct children over a window, counting children that start or exit
+ * meanwhile: a PostgreSQL backend closed mid-run (the pool's idle timeout) takes its CPU seconds
+ * with it, so a plain difference of two `treeCpuSeconds` readings can come out negative. Each
+ * child's last reading is kept; a child seen only later counts from 0 (it started in the window).
+ */
+class TreeCpu {
+  private readonly first = new Map<number, number>();
+  private readonly last = new Map<number, number>();
+
+  constructor(private readonly root: number) {
+    for (const pid of processTree(root)) {
+      const cpu = cpuSecondsOf(pid);
+      if (Number.isFinite(cpu)) this.first.set(pid, cpu);
+    }
+    this.sample();
+  }
+
+  sample(): void {
+    for (const pid of processTree(this.root)) {
+      const cpu = cpuSecondsOf(pid);
+      if (Number.isFinite(cpu)) this.last.set(pid, cpu);
+    }
+  }
+
+  /** CPU seconds since construction, as of the last sample */
+  used(): number {
+    let sum = 0;
+    for (const [pid, cpu] of this.last) sum += cpu - (this.first.get(pid) ?? 0);
+    return sum;
+  }
+}
+
 /** Resets VmHWM so the next reading is the peak of this scenario only (Linux ≥ 4.0, `clear_refs` 5). */
 export function resetPeak(pid: number): void {
   try {
@@ -61,11 +94,12 @@ export function resetPeak(pid: number): void {
 export class ProcSampler {
   private timer?: NodeJS.Timeout;
   private peak = 0;
-  private cpu0 = 0;
   private t0 = 0;
   private machine0 = 0;
   private self0 = 0;
-  private db0 = 0;
+  private serverCpu?: TreeCpu;
+  private dbCpu?: TreeCpu | undefined;
+  private dbTimer?: NodeJS.Timeout;
   private pids: number[] = [];
 
   /** `dbPid`: a database server whose CPU is the service's too (PostgreSQL's postmaster) */
@@ -76,13 +110,16 @@ export class ProcSampler {
     for (const pid of this.pids) resetPeak(pid);
     this.peak = 0;
     this.sample();
-    this.cpu0 = treeCpuSeconds(this.pid);
+    this.serverCpu = new TreeCpu(this.pid);
     this.machine0 = machineBusySeconds();
     this.self0 = selfCpuSeconds();
-    this.db0 = this.dbPid ? treeCpuSeconds(this.dbPid) : 0;
+    this.dbCpu = this.dbPid ? new TreeCpu(this.dbPid) : undefined;
     this.t0 = performance.now();
     this.timer = setInterval(() => this.sample(), this.intervalMs);
     this.timer.unref();
+    // Backends come and go; a reading every 200 ms loses at most that much of one that exits.
+    this.dbTimer = setInterval(() => this.dbCpu?.sample(), 200);
+    this.dbTimer.unref();
     return this;
   }
 
@@ -106,10 +143,13 @@ export class ProcSampler {
   /** cpuCores: the sampled process; dbCores: its database server; benchCores: this (load-generating) process; otherCores: everything else on the machine */
   stop(): { peakRssMb: number; cpuCores: number; dbCores: number | undefined; benchCores: number; otherCores: number } {
     clearInterval(this.timer);
+    clearInterval(this.dbTimer);
     this.sample();
     const seconds = (performance.now() - this.t0) / 1000;
-    const server = treeCpuSeconds(this.pid) - this.cpu0;
-    const db = this.dbPid ? treeCpuSeconds(this.dbPid) - this.db0 : 0;
+    this.serverCpu!.sample();
+    this.dbCpu?.sample();
+    const server = this.serverCpu!.used();
+    const db = this.dbCpu?.used() ?? 0;
     const bench = selfCpuSeconds() - this.self0;
     const machine = machineBusySeconds() - this.machine0;
     return {
