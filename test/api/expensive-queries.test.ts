@@ -55,7 +55,7 @@ describe('lists and counts past the PostgreSQL time limit (postgres)', () => {
   let token: string;
 
   beforeAll(async () => {
-    svc = await startTestService({ backend: postgresBackend, overrides: { postgresReads: { poolSize: 2, timeoutSeconds: 1 } }, engine: false });
+    svc = await startTestService({ backend: postgresBackend, overrides: { postgresReads: { poolSize: 1, timeoutSeconds: 1 } }, engine: false });
     token = await svc.token({ tenant: svc.newTenant() });
     await createMany(svc, token, 5, () => blockIp());
   });
@@ -94,5 +94,32 @@ describe('lists and counts past the PostgreSQL time limit (postgres)', () => {
     expect(after.res.status).toBe(200);
     expect(after.body['@odata.count']).toBe(5);
     expect(after.body.value).toHaveLength(5);
+  });
+
+  it('answers a burst of lists that cannot start within the limit with 503 and Retry-After, within twice the limit each', async () => {
+    const filter = encodeURIComponent("status eq 'NotStarted'");
+    const burst = await withTableLocked(() =>
+      Promise.all(
+        Array.from({ length: 4 }, async (_, i) => {
+          // One by one, behind a 1-connection read pool: without the wait limit the last would answer after 4 s.
+          const started = performance.now();
+          const res = await svc.fetch(`${collectionPath()}?$filter=${filter}&n=${i}`, { token, signal: AbortSignal.timeout(10_000) });
+          return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as { error: { code: string; message: string } }, ms: performance.now() - started };
+        }),
+      ),
+    );
+    const stopped = burst.filter((b) => b.status === 400);
+    const refused = burst.filter((b) => b.status === 503);
+    expect(stopped.length + refused.length, JSON.stringify(burst.map((b) => b.status))).toBe(4);
+    expect(stopped.length).toBeGreaterThanOrEqual(1);
+    // Those queued behind the first wait 1 s for the connection; at most one gets it as it frees up.
+    expect(refused.length).toBeGreaterThanOrEqual(2);
+    for (const r of refused) {
+      expect(r.retryAfter).toBe('1');
+      expect(r.body.error.message).toBe('Other long queries kept this one from starting within 1 s; retry later, or narrow $filter.');
+    }
+    expect(Math.max(...burst.map((b) => b.ms)), 'ms until the last of the burst answered').toBeLessThan(3_500);
+    const after = await svc.fetch(`${collectionPath()}?$filter=${filter}`, { token });
+    expect(after.status).toBe(200);
   });
 });

@@ -2,7 +2,8 @@
  * The SQLite reader keeps long queries off the event loop: counts always run on its worker thread,
  * list queries move there once they examine more rows than the scan budget. The event loop goes on
  * meanwhile, rows arrive exactly as SQLite has them either way, a query past its time limit is
- * stopped with a Graph-style 400 (one waiting behind it is not), and the next one works again.
+ * stopped with a Graph-style 400, one that waited the whole limit for its turn is refused with a
+ * 503, and the next one works again.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -121,12 +122,33 @@ describe('SqliteReader list and count queries', () => {
     await expect(reader.aggregate<{ n: number }>('select count(*) as n from t', [])).resolves.toEqual({ n: 3 });
   });
 
-  it('does not refuse a count for the time it waited behind a slow one', async () => {
-    const reader = open({ queryTimeoutMs: 300 });
-    const slow = reader.aggregate(countWithBudget, [2_000_000_000]).catch((e: unknown) => e);
+  it('answers a count that waited behind a slower one, within the limit', async () => {
+    const reader = open({ queryTimeoutMs: 10_000 });
+    const slow = reader.aggregate<{ n: number }>(countWithBudget, [1_000_000]);
     const waiting = reader.aggregate<{ n: number }>('select count(*) as n from t', []);
-    expect(await slow).toBeInstanceOf(BulwarkError);
+    await expect(slow).resolves.toEqual({ n: 1_000_000 });
     await expect(waiting).resolves.toEqual({ n: 3 });
+  });
+
+  it('refuses unrun (503) a query that could not start within the limit: a burst of slow counts is answered within twice the limit, not one limit after another', async () => {
+    const reader = open({ queryTimeoutMs: 300 });
+    const started = performance.now();
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        reader.aggregate(countWithBudget, [2_000_000_000]).then(
+          () => ({ kind: 'answered', ms: performance.now() - started }),
+          (e: unknown) => ({ kind: e instanceof BulwarkError ? e.kind : String(e), message: (e as Error).message, retryAfter: e instanceof BulwarkError ? e.details.retryAfterSeconds : undefined, ms: performance.now() - started }),
+        ),
+      ),
+    );
+    // The first runs and is stopped at the limit; the rest waited all of it behind the first.
+    expect(burst[0]).toMatchObject({ kind: 'badRequest', message: expect.stringMatching(/longer than 0.3 s/) });
+    for (const refused of burst.slice(1)) {
+      expect(refused).toMatchObject({ kind: 'serviceUnavailable', message: expect.stringMatching(/from starting within 0.3 s/), retryAfter: 1 });
+    }
+    // One after another (the wait not bounded) the last would answer after 8 × 0.3 s.
+    expect(Math.max(...burst.map((b) => b.ms)), 'ms until the last of the burst answered').toBeLessThan(1_500);
+    await expect(reader.aggregate<{ n: number }>('select count(*) as n from t', [])).resolves.toEqual({ n: 3 });
   });
 
   it('closes promptly while a long query runs, and stops it', async () => {

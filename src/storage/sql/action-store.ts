@@ -10,7 +10,7 @@ import { afterPosition, orderByClauses } from './keyset.js';
 import { sortKeyFor } from './action-columns.js';
 import { GroupCommit } from './group-commit.js';
 import { retryTransient } from './transient.js';
-import { isQueryCanceled, queryTimeLimitError } from './query-time-limit.js';
+import { postgresReadError } from './query-time-limit.js';
 import { scanBudgetFunction, type SqliteReader } from './sqlite-reader.js';
 
 export interface SqlActionStoreOptions {
@@ -30,12 +30,12 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
   const now = options.now ?? Date.now;
   const readDb = options.readDb ?? db;
   const readTimeoutMs = options.readTimeoutMs ?? 30_000;
-  /** A list or count query on PostgreSQL: on the read pool; stopped at its time limit → 400. */
+  /** A list or count query on PostgreSQL: on the read pool, within its time limits (query-time-limit.ts). */
   const readQuery = async <R>(query: Compilable<R>): Promise<R[]> => {
     try {
       return (await readDb.executeQuery(query.compile())).rows;
     } catch (e) {
-      throw isQueryCanceled(e) ? queryTimeLimitError(readTimeoutMs) : e;
+      throw postgresReadError(e, readTimeoutMs);
     }
   };
 

@@ -129,8 +129,9 @@ async function openPostgres(options: DatabaseOptions, onError: (e: Error) => voi
   leasePool.on('error', onError);
   const leaseDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: leasePool }) });
   const reads = options.postgresReads ?? { poolSize: 4, timeoutMs: defaultReadTimeoutMs };
-  // statement_timeout is sent at connect (a startup parameter), so it holds for this pool only.
-  const readPool = new pg.Pool({ ...connectionOptions, max: reads.poolSize, statement_timeout: reads.timeoutMs });
+  // statement_timeout is sent at connect (a startup parameter), so it holds for this pool only;
+  // connectionTimeoutMillis bounds the wait for a free connection (query-time-limit.ts).
+  const readPool = new pg.Pool({ ...connectionOptions, max: reads.poolSize, statement_timeout: reads.timeoutMs, connectionTimeoutMillis: reads.timeoutMs });
   readPool.on('error', onError);
   const readDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: readPool }) });
   return {

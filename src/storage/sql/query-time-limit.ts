@@ -1,19 +1,40 @@
 import { errors } from '../../domain/errors.js';
 
 /**
- * The answer to a list or count query stopped at the store's time limit (SQLite's read worker,
- * PostgreSQL's `statement_timeout` on the read pool): the caller's request is too broad, so 400
- * with what to do about it, the same on both stores.
+ * Time limits of list and count queries, the same on both stores (SQLite's read worker,
+ * PostgreSQL's read pool): a query may wait for its turn up to the limit, then run up to the
+ * limit, so every answer comes within twice the limit.
+ *
+ * Stopped while running: the caller's request is too broad, so 400 with what to do about it.
  */
 export function queryTimeLimitError(timeoutMs: number): Error {
   return errors.badRequest(`The query ran longer than ${timeoutMs / 1000} s and was stopped; narrow $filter.`);
 }
 
 /**
- * PostgreSQL stopped the statement (SQLSTATE 57014, query_canceled): past `statement_timeout`, or,
- * rarely, cancelled by an administrator, which reads the same. The code, not the message, is
- * checked: servers translate their messages.
+ * Never started: other expensive queries held the reader (SQLite) or the read pool's connections
+ * (PostgreSQL) for the whole limit. Nothing is wrong with this request, so 503, with Retry-After
+ * set to the limit, by when whatever was running has ended.
  */
-export function isQueryCanceled(e: unknown): boolean {
-  return (e as { code?: unknown } | null)?.code === '57014';
+export function queryWaitLimitError(timeoutMs: number): Error {
+  const seconds = timeoutMs / 1000;
+  return errors.serviceUnavailable(`Other long queries kept this one from starting within ${seconds} s; retry later, or narrow $filter.`, Math.ceil(seconds));
+}
+
+/**
+ * What a list or count on PostgreSQL's read pool failed with, as the caller should see it:
+ * - SQLSTATE 57014 (query_canceled): past `statement_timeout` (or, rarely, cancelled by an
+ *   administrator, which reads the same) → 400. The code, not the message: servers translate theirs;
+ * - pg-pool gave up waiting for a free connection (`connectionTimeoutMillis`) → 503;
+ * - a new connection did not open in time: the database is unreachable, as transient as a refused
+ *   connection, so it is given the code of one (ETIMEDOUT) for `retryTransient`.
+ * pg-pool's two errors carry no code, only these messages.
+ */
+export function postgresReadError(e: unknown, timeoutMs: number): unknown {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === '57014') return queryTimeLimitError(timeoutMs);
+  if (!(e instanceof Error) || code !== undefined) return e;
+  if (e.message === 'timeout exceeded when trying to connect') return queryWaitLimitError(timeoutMs);
+  if (e.message === 'Connection terminated due to connection timeout') return Object.assign(e, { code: 'ETIMEDOUT' });
+  return e;
 }

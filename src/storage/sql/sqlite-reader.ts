@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { queryTimeLimitError } from './query-time-limit.js';
+import { queryTimeLimitError, queryWaitLimitError } from './query-time-limit.js';
 import { statementCache } from './statement-cache.js';
 
 /**
@@ -23,7 +23,8 @@ import { statementCache } from './statement-cache.js';
  *   `scanBudgetRows` the query is abandoned (~20–50 ms in) and run again on the worker. Pages that
  *   an index serves never get near the budget and stay on the event loop, where they cost the least.
  * On the worker the same function ends a query that runs past the time limit (it answers 400):
- * better-sqlite3 has no other way to interrupt a statement.
+ * better-sqlite3 has no other way to interrupt a statement. One that waited the whole limit for
+ * its turn is refused unrun (503), so no request waits on unboundedly many slow ones.
  */
 export interface SqliteReader {
   /** The first row as an object, or undefined; on the event loop, for bounded lookups. */
@@ -118,7 +119,9 @@ db.function(workerData.scanBudgetFunction, { deterministic: false }, (column) =>
   return 1;
 });
 const caches = { row: new Map(), values: new Map() };
-parentPort.on('message', ({ id, kind, sql, parameters }) => {
+parentPort.on('message', ({ id, kind, sql, parameters, startBy }) => {
+  // Waited behind other queries for the whole limit: refused unrun (the caller answers 503).
+  if (Date.now() > startBy) return parentPort.postMessage({ id, error: { message: 'not started in time', waitLimit: true } });
   examined = 0;
   deadline = Date.now() + workerData.timeoutMs;
   try {
@@ -143,14 +146,17 @@ interface Job {
   kind: 'row' | 'values';
   sql: string;
   parameters: readonly unknown[];
+  /** epoch ms: not started by then, the query is refused unrun */
+  startBy: number;
   resolve(row: unknown): void;
   reject(e: unknown): void;
 }
 
 /**
- * One worker thread, started on first use, running one query at a time in arrival order. The time
- * limit runs for the query the worker is running only: one is never refused for the time it waited
- * behind another.
+ * One worker thread, started on first use, running one query at a time in arrival order. A query
+ * waits for its turn up to the time limit (past it, it is refused unrun: 503), then runs up to the
+ * time limit (past it, it is stopped: 400); so a burst of slow queries is answered within twice the
+ * limit each, not one limit after another.
  */
 class ReadWorker {
   private worker: Worker | undefined;
@@ -168,7 +174,7 @@ class ReadWorker {
   run(kind: Job['kind'], sql: string, parameters: readonly unknown[]): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error('database closed'));
     return new Promise((resolve, reject) => {
-      const job: Job = { id: this.nextId++, kind, sql, parameters, resolve, reject };
+      const job: Job = { id: this.nextId++, kind, sql, parameters, startBy: Date.now() + this.timeoutMs, resolve, reject };
       this.queue.push(job);
       this.post(job);
       if (this.queue.length === 1) this.armTimer();
@@ -188,14 +194,14 @@ class ReadWorker {
     const worker = this.worker ?? this.start();
     // Referenced only while it owes answers: an idle worker never keeps the process alive.
     worker.ref();
-    worker.postMessage({ id: job.id, kind: job.kind, sql: job.sql, parameters: job.parameters });
+    worker.postMessage({ id: job.id, kind: job.kind, sql: job.sql, parameters: job.parameters, startBy: job.startBy });
   }
 
   private start(): Worker {
     const worker = new Worker(workerSource, { eval: true, workerData: { module: this.module, file: this.file, scanBudgetFunction, timeoutMs: this.timeoutMs } });
     worker.unref();
     let crash: Error | undefined;
-    worker.on('message', (m: { id: number; result?: unknown; error?: { message: string; code?: string; timeLimit?: boolean } }) => {
+    worker.on('message', (m: { id: number; result?: unknown; error?: { message: string; code?: string; timeLimit?: boolean; waitLimit?: boolean } }) => {
       const job = this.queue[0];
       if (!job || job.id !== m.id) return;
       this.queue.shift();
@@ -203,6 +209,7 @@ class ReadWorker {
       if (this.queue.length > 0) this.armTimer();
       else worker.unref();
       if (m.error?.timeLimit) job.reject(this.timeLimitError());
+      else if (m.error?.waitLimit) job.reject(queryWaitLimitError(this.timeoutMs));
       else if (m.error) job.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
       else job.resolve(m.result);
     });

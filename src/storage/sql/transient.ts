@@ -5,12 +5,12 @@ const transientPostgres = new Set(['40001', '40P01', '55P03', '57P01', '57P02', 
 /**
  * Errors a retry can fix: PostgreSQL serialization failures and deadlocks (the other transaction
  * won), lock timeouts, server restarts and too many connections; SQLite busy/locked; lost or
- * refused connections.
+ * refused or timed-out connections.
  */
 export function isTransientDbError(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
   if (typeof code !== 'string') return false;
-  return transientPostgres.has(code) || code.startsWith('08') || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code === 'ECONNREFUSED' || code === 'ECONNRESET';
+  return transientPostgres.has(code) || code.startsWith('08') || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT';
 }
 
 /**
