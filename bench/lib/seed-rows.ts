@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { OperationStatus } from '../../src/domain/operation-status.js';
+import { stateJson } from '../../src/storage/sql/action-rows.js';
 import { ipv4 } from './util.js';
 
 /** actions columns in schema.ts order (migration 001), `seq` given explicitly. */
@@ -15,11 +17,10 @@ const appId = 'bulwark-bench-seed';
 const user = 'analyst@contoso.com';
 const day = 86_400_000;
 const reasons = Array.from({ length: 50 }, (_, i) => `SOAR playbook ${i}: phishing infrastructure`);
-// States exactly as stateJson() writes them (key order appId, status, updatedAt, user, reason);
-// the values interpolated below are plain ASCII without quotes or backslashes.
-const byUser = `"appId":"${appId}"`;
-const state = (status: string, at: number, reason: string, asUser: boolean) =>
-  `{${asUser ? byUser : '"appId":null'},"status":"${status}","updatedAt":${at},"user":${asUser ? `"${user}"` : 'null'},"reason":"${reason}"}`;
+// States written by the service's own stateJson(), so seeded rows are stored exactly as the
+// service stores them (test/wire/bench-seed-rows.test.ts).
+const state = (status: OperationStatus, at: number, reason: string, asUser: boolean) =>
+  stateJson({ appId: asUser ? appId : null, status, updatedAt: at, user: asUser ? user : null, reason });
 
 /**
  * The n-th seeded action: history as the engine leaves it. 90 % BlockIp (20.0.0.0 + n), 10 %
