@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { parseQueryOptions } from '../../odata/query-options.js';
 import { collectionContext, nextLink } from '../wire/links.js';
 import { securityActionJsonText, securityActionToJson, selectProperties } from '../wire/security-action-json.js';
+import { joinedJsonBody } from '../wire/json-body.js';
 import { decodeSkipToken, encodeSkipToken, queryFingerprint } from '../wire/skiptoken.js';
 import type { GraphRouteDeps } from './graph-routes.js';
 
@@ -23,10 +24,11 @@ export function registerListSecurityActions(app: FastifyInstance, deps: GraphRou
     if (count !== undefined) head['@odata.count'] = count;
     if (page.next) head['@odata.nextLink'] = nextLink(deps.site.baseUrl, request, encodeSkipToken(page.next, fingerprint));
     const select = options.select;
-    const value = select
-      ? JSON.stringify(page.items.map((a) => selectProperties(securityActionToJson(a), select)))
-      : `[${page.items.map((a) => securityActionJsonText(a)).join(',')}]`;
-    // Built as text so stored JSON is spliced, not parsed and re-serialised (docs/decisions/0010).
-    return reply.header('content-type', 'application/json; charset=utf-8').send(`${JSON.stringify(head).slice(0, -1)},"value":${value}}`);
+    // Action texts splice stored JSON instead of parsing and re-serialising it (docs/decisions/0010).
+    const items = select
+      ? page.items.map((a) => JSON.stringify(selectProperties(securityActionToJson(a), select)))
+      : page.items.map((a) => securityActionJsonText(a));
+    const body = joinedJsonBody(`${JSON.stringify(head).slice(0, -1)},"value":[`, items, ']}');
+    return reply.header('content-type', 'application/json; charset=utf-8').send(body);
   });
 }
