@@ -5,7 +5,7 @@ import type { Database } from './schema.js';
 import type { ChangeLog, PendingChange, StreamKey } from './change-log.js';
 import type { LedgerAddResult } from './ledger.js';
 import { laterExpiry } from './ledger.js';
-import { runSql } from './raw-sql.js';
+import { rowsTable, runSql, type RowsColumn } from './raw-sql.js';
 
 interface Entry {
   key: readonly [string, string, string, string];
@@ -33,7 +33,7 @@ const cmpKey = (a: readonly string[], b: readonly string[]) => {
   for (let i = 0; i < 4; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
   return 0;
 };
-const keyColumns = 'select cast(? as text) as t, cast(? as text) as p, cast(? as text) as it, cast(? as text) as ind';
+const keyColumns: readonly RowsColumn[] = [['t', 'text'], ['p', 'text'], ['it', 'text'], ['ind', 'text']];
 const joinOnKey = 'ledger.tenant_id = v.t and ledger.provider = v.p and ledger.indicator_type = v.it and ledger.indicator = v.ind';
 
 /**
@@ -75,12 +75,13 @@ export class BatchLedger {
     for (const k of sorted) this.entries.set(textKey(k.key), { key: k.key, refcount: 0, expiresAt: null, changeSeq: 0, stored: false, dirty: false });
     for (let i = 0; i < sorted.length; i += rowsPerStatement) {
       const chunk = sorted.slice(i, i + rowsPerStatement);
+      const v = rowsTable(this.caps, keyColumns, chunk.map((k) => k.key));
       const rows = await runSql<{ tenant_id: string; provider: string; indicator_type: string; indicator: string; refcount: number | string; expires_at: number | string | null; change_seq: number | string }>(
         this.trx, this.caps,
         `select ledger.tenant_id, ledger.provider, ledger.indicator_type, ledger.indicator, ledger.refcount, ledger.expires_at, ledger.change_seq
-         from ledger join (${chunk.map(() => keyColumns).join(' union all ')}) as v on ${joinOnKey}
+         from ledger join ${v.sql} on ${joinOnKey}
          order by ledger.tenant_id, ledger.provider, ledger.indicator_type, ledger.indicator${this.caps.rowLocks ? ' for update of ledger' : ''}`,
-        chunk.flatMap((k) => k.key),
+        v.parameters,
       );
       for (const r of rows.rows) {
         const e = this.entries.get(textKey([r.tenant_id, r.provider, r.indicator_type, r.indicator]))!;
@@ -129,20 +130,13 @@ export class BatchLedger {
     const gone = changed.filter((e) => e.refcount === 0 && e.stored);
     for (let i = 0; i < kept.length; i += rowsPerStatement) {
       const chunk = kept.slice(i, i + rowsPerStatement);
-      await runSql(
-        this.trx, this.caps,
-        `update ledger set refcount = v.refcount, expires_at = v.expires_at
-         from (${chunk.map(() => `${keyColumns}, cast(? as bigint) as refcount, cast(? as bigint) as expires_at`).join(' union all ')}) as v where ${joinOnKey}`,
-        chunk.flatMap((e) => [...e.key, e.refcount, e.expiresAt]),
-      );
+      const v = rowsTable(this.caps, [...keyColumns, ['refcount', 'bigint'], ['expires_at', 'bigint']], chunk.map((e) => [...e.key, e.refcount, e.expiresAt]));
+      await runSql(this.trx, this.caps, `update ledger set refcount = v.refcount, expires_at = v.expires_at from ${v.sql} where ${joinOnKey}`, v.parameters);
     }
     for (let i = 0; i < gone.length; i += rowsPerStatement) {
       const chunk = gone.slice(i, i + rowsPerStatement);
-      await runSql(
-        this.trx, this.caps,
-        `delete from ledger where exists (select 1 from (${chunk.map(() => keyColumns).join(' union all ')}) as v where ${joinOnKey})`,
-        chunk.flatMap((e) => e.key),
-      );
+      const v = rowsTable(this.caps, keyColumns, chunk.map((e) => e.key));
+      await runSql(this.trx, this.caps, `delete from ledger where exists (select 1 from ${v.sql} where ${joinOnKey})`, v.parameters);
     }
     for (const e of changed) {
       e.stored = e.refcount > 0;

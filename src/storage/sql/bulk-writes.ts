@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { DialectCapabilities } from '../dialects.js';
 import type { Database } from './schema.js';
-import { runSql } from './raw-sql.js';
+import { rowsTable, runSql, type RowsColumn } from './raw-sql.js';
 
 /** One action's row after a step: every column a step may change, with the full new states JSON. */
 export interface ActionRowUpdate {
@@ -16,6 +16,10 @@ export interface ActionRowUpdate {
 }
 
 const rowsPerStatement = 100;
+const actionUpdateColumns: readonly RowsColumn[] = [
+  ['seq', 'bigint'], ['status', 'text'], ['last_action_at', 'bigint'], ['completed_at', 'bigint'],
+  ['error_info', 'text'], ['applied_at', 'bigint'], ['withdrawn_at', 'bigint'], ['states', 'text'],
+];
 
 /**
  * Writes collected at the end of an engine batch, a statement per hundred rows instead of one per
@@ -45,15 +49,13 @@ export class BulkWrites {
   async flush(): Promise<void> {
     for (let i = 0; i < this.actions.length; i += rowsPerStatement) {
       const chunk = this.actions.slice(i, i + rowsPerStatement);
-      const row =
-        'select cast(? as bigint) as seq, cast(? as text) as status, cast(? as bigint) as last_action_at, cast(? as bigint) as completed_at, ' +
-        'cast(? as text) as error_info, cast(? as bigint) as applied_at, cast(? as bigint) as withdrawn_at, cast(? as text) as states';
+      const v = rowsTable(this.caps, actionUpdateColumns, chunk.map((u) => [u.seq, u.status, u.lastActionAt, u.completedAt, u.errorInfo, u.appliedAt, u.withdrawnAt, u.states]));
       await runSql(
         this.trx, this.caps,
         `update actions set status = v.status, last_action_at = v.last_action_at, completed_at = v.completed_at, error_info = v.error_info,
            applied_at = v.applied_at, withdrawn_at = v.withdrawn_at, states = v.states
-         from (${chunk.map(() => row).join(' union all ')}) as v where actions.seq = v.seq`,
-        chunk.flatMap((u) => [u.seq, u.status, u.lastActionAt, u.completedAt, u.errorInfo, u.appliedAt, u.withdrawnAt, u.states]),
+         from ${v.sql} where actions.seq = v.seq`,
+        v.parameters,
       );
     }
     for (let i = 0; i < this.finishedJobs.length; i += 500) {

@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Indicator } from '../../domain/indicators/indicator.js';
 import type { DialectCapabilities } from '../dialects.js';
 import type { Database } from './schema.js';
-import { runSql } from './raw-sql.js';
+import { rowsTable, runSql, type RowsColumn } from './raw-sql.js';
 
 export interface StreamKey {
   tenantId: string;
@@ -22,6 +22,7 @@ export interface PendingChange {
 }
 
 const rowsPerStatement = 200;
+const ledgerSeqColumns: readonly RowsColumn[] = [['t', 'text'], ['p', 'text'], ['it', 'text'], ['ind', 'text'], ['seq', 'bigint']];
 const entryKey = (s: StreamKey, i: Indicator) => `${s.tenantId}\n${s.provider}\n${i.type}\n${i.value}`;
 
 /**
@@ -99,12 +100,12 @@ export class ChangeLog {
     const rows = [...latest.values()];
     for (let i = 0; i < rows.length; i += rowsPerStatement) {
       const chunk = rows.slice(i, i + rowsPerStatement);
-      const values = chunk.map(() => 'select cast(? as text) as t, cast(? as text) as p, cast(? as text) as it, cast(? as text) as ind, cast(? as bigint) as seq').join(' union all ');
+      const v = rowsTable(this.caps, ledgerSeqColumns, chunk.map((c) => [c.stream.tenantId, c.stream.provider, c.indicator.type, c.indicator.value, c.seq]));
       await runSql(
         this.trx, this.caps,
-        `update ledger set change_seq = v.seq from (${values}) as v
+        `update ledger set change_seq = v.seq from ${v.sql}
          where ledger.tenant_id = v.t and ledger.provider = v.p and ledger.indicator_type = v.it and ledger.indicator = v.ind`,
-        chunk.flatMap((c) => [c.stream.tenantId, c.stream.provider, c.indicator.type, c.indicator.value, c.seq]),
+        v.parameters,
       );
     }
   }
