@@ -59,7 +59,8 @@ export const configSchema = z.object({
   sqliteSynchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
   /**
    * SQLite reads: a list query that examines more rows than `scanBudgetRows` moves from the event
-   * loop to the read worker; a query on the worker is stopped (400) after `timeoutSeconds`.
+   * loop to the read worker; a query on the worker is stopped (400) after `timeoutSeconds`, and one
+   * that waited that long for its turn is refused (503).
    */
   sqliteReads: z
     .object({
@@ -70,7 +71,8 @@ export const configSchema = z.object({
     .default({ scanBudgetRows: 50_000, timeoutSeconds: 30 }),
   /**
    * PostgreSQL reads: list and count queries use a pool of their own (`poolSize` connections per
-   * process, beside `databasePoolSize`) whose statements stop (400) after `timeoutSeconds`.
+   * process, beside `databasePoolSize`); one that waits `timeoutSeconds` for a connection is
+   * refused (503), one that runs longer is stopped (400).
    */
   postgresReads: z
     .object({

@@ -10,7 +10,7 @@ import { afterPosition, orderByClauses } from './keyset.js';
 import { sortKeyFor } from './action-columns.js';
 import { GroupCommit } from './group-commit.js';
 import { retryTransient } from './transient.js';
-import { postgresReadError } from './query-time-limit.js';
+import { defaultQueryTimeoutMs, postgresReadError } from './query-time-limit.js';
 import { scanBudgetFunction, type SqliteReader } from './sqlite-reader.js';
 
 export interface SqlActionStoreOptions {
@@ -29,7 +29,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
   const { db, caps, notifier, reader } = options;
   const now = options.now ?? Date.now;
   const readDb = options.readDb ?? db;
-  const readTimeoutMs = options.readTimeoutMs ?? 30_000;
+  const readTimeoutMs = options.readTimeoutMs ?? defaultQueryTimeoutMs;
   /** A list or count query on PostgreSQL: on the read pool, within its time limits (query-time-limit.ts). */
   const readQuery = async <R>(query: Compilable<R>): Promise<R[]> => {
     try {

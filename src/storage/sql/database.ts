@@ -8,6 +8,7 @@ import { createLocalNotifier, createPostgresNotifier, type Notifier } from '../n
 import type { Database } from './schema.js';
 import { migrateToLatest } from './migrate.js';
 import { withStatementCache } from './statement-cache.js';
+import { defaultQueryTimeoutMs } from './query-time-limit.js';
 import { openSqliteReader, type SqliteReader, type SqliteReaderOptions } from './sqlite-reader.js';
 
 export interface DatabaseOptions {
@@ -57,7 +58,6 @@ export interface DatabaseHandle {
 }
 
 const int8Oid = 20;
-const defaultReadTimeoutMs = 30_000;
 
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   const onError = options.onError ?? (() => undefined);
@@ -89,7 +89,7 @@ function openSqlite(options: DatabaseOptions): DatabaseHandle {
     leaseDb: db,
     caps: sqliteCapabilities,
     reader,
-    readTimeoutMs: options.sqliteReader?.queryTimeoutMs ?? defaultReadTimeoutMs,
+    readTimeoutMs: options.sqliteReader?.queryTimeoutMs ?? defaultQueryTimeoutMs,
     notifier,
     describe: `sqlite:${file}`,
     async close() {
@@ -128,7 +128,7 @@ async function openPostgres(options: DatabaseOptions, onError: (e: Error) => voi
   const leasePool = new pg.Pool({ ...connectionOptions, max: 1 });
   leasePool.on('error', onError);
   const leaseDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: leasePool }) });
-  const reads = options.postgresReads ?? { poolSize: 4, timeoutMs: defaultReadTimeoutMs };
+  const reads = options.postgresReads ?? { poolSize: 4, timeoutMs: defaultQueryTimeoutMs };
   // statement_timeout is sent at connect (a startup parameter), so it holds for this pool only;
   // connectionTimeoutMillis bounds the wait for a free connection (query-time-limit.ts).
   const readPool = new pg.Pool({ ...connectionOptions, max: reads.poolSize, statement_timeout: reads.timeoutMs, connectionTimeoutMillis: reads.timeoutMs });

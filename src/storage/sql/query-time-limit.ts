@@ -1,4 +1,8 @@
 import { errors } from '../../domain/errors.js';
+import { databaseUnavailableError } from './transient.js';
+
+/** The time limit of list and count queries unless configured (`sqliteReads` / `postgresReads`). */
+export const defaultQueryTimeoutMs = 30_000;
 
 /**
  * Time limits of list and count queries, the same on both stores (SQLite's read worker,
@@ -26,8 +30,8 @@ export function queryWaitLimitError(timeoutMs: number): Error {
  * - SQLSTATE 57014 (query_canceled): past `statement_timeout` (or, rarely, cancelled by an
  *   administrator, which reads the same) → 400. The code, not the message: servers translate theirs;
  * - pg-pool gave up waiting for a free connection (`connectionTimeoutMillis`) → 503;
- * - a new connection did not open in time: the database is unreachable, as transient as a refused
- *   connection, so it is given the code of one (ETIMEDOUT) for `retryTransient`.
+ * - a new connection did not open within that time: the database is hung or unreachable → 503
+ *   at once ("busy or unreachable"), not retried: retries would each wait the limit again.
  * pg-pool's two errors carry no code, only these messages.
  */
 export function postgresReadError(e: unknown, timeoutMs: number): unknown {
@@ -35,6 +39,6 @@ export function postgresReadError(e: unknown, timeoutMs: number): unknown {
   if (code === '57014') return queryTimeLimitError(timeoutMs);
   if (!(e instanceof Error) || code !== undefined) return e;
   if (e.message === 'timeout exceeded when trying to connect') return queryWaitLimitError(timeoutMs);
-  if (e.message === 'Connection terminated due to connection timeout') return Object.assign(e, { code: 'ETIMEDOUT' });
+  if (e.message === 'Connection terminated due to connection timeout') return databaseUnavailableError();
   return e;
 }

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { queryTimeLimitError, queryWaitLimitError } from './query-time-limit.js';
+import { defaultQueryTimeoutMs, queryTimeLimitError, queryWaitLimitError } from './query-time-limit.js';
 import { statementCache } from './statement-cache.js';
 
 /**
@@ -68,7 +68,7 @@ export function openSqliteReader(file: string, options: SqliteReaderOptions = {}
   // mode stays in it, hence one cache per mode.
   const objects = statementCache((sql) => db.prepare<unknown[], unknown>(sql), 200);
   const arrays = statementCache((sql) => db.prepare<unknown[], unknown[]>(sql).raw(true), 200);
-  const worker = new ReadWorker(file, options.queryTimeoutMs ?? 30_000);
+  const worker = new ReadWorker(file, options.queryTimeoutMs ?? defaultQueryTimeoutMs);
   return {
     row<R>(sql: string, parameters: readonly unknown[]) {
       return objects(sql).get(...parameters) as R | undefined;

@@ -5,12 +5,17 @@ const transientPostgres = new Set(['40001', '40P01', '55P03', '57P01', '57P02', 
 /**
  * Errors a retry can fix: PostgreSQL serialization failures and deadlocks (the other transaction
  * won), lock timeouts, server restarts and too many connections; SQLite busy/locked; lost or
- * refused or timed-out connections.
+ * refused connections.
  */
 export function isTransientDbError(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
   if (typeof code !== 'string') return false;
-  return transientPostgres.has(code) || code.startsWith('08') || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT';
+  return transientPostgres.has(code) || code.startsWith('08') || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code === 'ECONNREFUSED' || code === 'ECONNRESET';
+}
+
+/** 503 with Retry-After: 1, for a database that stays busy or cannot be reached. */
+export function databaseUnavailableError(): Error {
+  return errors.serviceUnavailable('The database is busy or unreachable; retry shortly.', 1);
 }
 
 /**
@@ -23,7 +28,7 @@ export async function retryTransient<T>(fn: () => Promise<T>, attempts = 4): Pro
       return await fn();
     } catch (e) {
       if (!isTransientDbError(e)) throw e;
-      if (i >= attempts) throw errors.serviceUnavailable('The database is busy or unreachable; retry shortly.', 1);
+      if (i >= attempts) throw databaseUnavailableError();
       await new Promise((r) => setTimeout(r, 5 * 2 ** i + Math.random() * 10));
     }
   }
