@@ -68,7 +68,7 @@ export const configSchema = z.object({
       timeoutSeconds: z.number().int().min(1).max(3600).default(30),
     })
     .strict()
-    .default({ scanBudgetRows: 50_000, timeoutSeconds: 30 }),
+    .prefault({}),
   /**
    * PostgreSQL reads: list and count queries use a pool of their own (`poolSize` connections per
    * process, beside `databasePoolSize`); one that waits `timeoutSeconds` for a connection is
@@ -80,7 +80,7 @@ export const configSchema = z.object({
       timeoutSeconds: z.number().int().min(1).max(3600).default(30),
     })
     .strict()
-    .default({ poolSize: 4, timeoutSeconds: 30 }),
+    .prefault({}),
   /** Public base URL (issuer, links); default derived from host/port/TLS. */
   publicUrl: z.string().url().optional(),
   tlsCert: z.string().optional(),

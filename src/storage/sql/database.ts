@@ -49,8 +49,8 @@ export interface DatabaseHandle {
    * neither runs unbounded nor takes the connections writes and the engine need. SQLite: none.
    */
   readDb?: Kysely<Database>;
-  /** the time limit of `readDb` (PostgreSQL) or of the read worker (SQLite), in ms */
-  readTimeoutMs: number;
+  /** PostgreSQL: the time limit of `readDb`, in ms (SQLite's reader keeps its own). */
+  readTimeoutMs?: number;
   notifier: Notifier;
   /** Human-readable location for logs, with any password removed. */
   describe: string;
@@ -89,7 +89,6 @@ function openSqlite(options: DatabaseOptions): DatabaseHandle {
     leaseDb: db,
     caps: sqliteCapabilities,
     reader,
-    readTimeoutMs: options.sqliteReader?.queryTimeoutMs ?? defaultQueryTimeoutMs,
     notifier,
     describe: `sqlite:${file}`,
     async close() {
