@@ -15,6 +15,7 @@ import { freePort, log } from './lib/util.js';
 import { runCancel } from './scenarios/cancel.js';
 import { runGet } from './scenarios/get.js';
 import { runList } from './scenarios/list.js';
+import { runListFloor } from './scenarios/list-floor.js';
 import { createAndPeer } from './scenarios/peer.js';
 import { runTtp } from './scenarios/ttp.js';
 
@@ -71,6 +72,8 @@ async function main(): Promise<void> {
         await service.start();
         if (has('get')) ctx.rows.push(await runGet(ctx, seeded.stored));
         if (has('list')) ctx.rows.push(...(await runList(ctx, seeded.stored)));
+        // Once, after the last size's list rows: the same page from a server that does nothing.
+        if (has('list') && size === options.sizes.at(-1)) ctx.rows.push(...(await runListFloor(ctx)));
         service.mark(`get/list at ${seeded.stored}`);
         const peaks = ctx.rows.filter((r) => r.stored === seeded.stored && r.peakRssMb !== undefined).map((r) => r.peakRssMb!);
         detail(ctx, 'peakRssMbBySize', { stored: seeded.stored, mb: Math.round(Math.max(...peaks)) });
