@@ -71,9 +71,12 @@ async function main(): Promise<void> {
         detail(ctx, 'seeding', { target: size, ...seeded });
         await service.start();
         if (has('get')) ctx.rows.push(await runGet(ctx, seeded.stored));
-        if (has('list')) ctx.rows.push(...(await runList(ctx, seeded.stored)));
-        // Once, after the last size's list rows: the same page from a server that does nothing.
-        if (has('list') && size === options.sizes.at(-1)) ctx.rows.push(...(await runListFloor(ctx)));
+        if (has('list')) {
+          const list = await runList(ctx, seeded.stored);
+          ctx.rows.push(...list.rows);
+          // Once, after the last size's list rows: the same page from a server that does nothing.
+          if (size === options.sizes.at(-1)) ctx.rows.push(...(await runListFloor(ctx, list.paths)));
+        }
         service.mark(`get/list at ${seeded.stored}`);
         const peaks = ctx.rows.filter((r) => r.stored === seeded.stored && r.peakRssMb !== undefined).map((r) => r.peakRssMb!);
         detail(ctx, 'peakRssMbBySize', { stored: seeded.stored, mb: Math.round(Math.max(...peaks)) });

@@ -7,7 +7,6 @@ import { runTimed } from '../lib/load.js';
 import { waitIdle } from '../lib/proc.js';
 import { loadFigures, type Row } from '../lib/report.js';
 import { log } from '../lib/util.js';
-import { firstPagePath } from './list.js';
 
 /**
  * Serves the bytes it reads on stdin to every request, with the service's content type; prints
@@ -28,15 +27,20 @@ process.stdin.on('data', (c) => chunks.push(c)).on('end', () => {
 `;
 
 /**
- * The floor under the list rows: the service's own first page, as bytes, from a bare node:http
- * server in its own process, driven by the same load generator at the same connections. Whatever
- * p99 this reaches, no list implementation can beat on this machine: the load generator and the
- * loopback alone take it (decision 0010, "Not done"). No target is judged here.
+ * The floor under the list rows: the largest of the pages the list rows measured (`paths`), as
+ * bytes, from a bare node:http server in its own process, driven by the same load generator at the
+ * same connections. Whatever p99 this reaches, no list implementation can beat on this machine:
+ * the load generator and the loopback alone take it (decision 0010, "Not done"). No target is
+ * judged here.
  */
-export async function runListFloor(ctx: BenchContext): Promise<Row[]> {
-  const page = await request('GET', `${ctx.service.url}${firstPagePath}`, { headers: authHeaders(ctx) });
-  if (page.status !== 200) throw new Error(`list floor: the first page answered ${page.status}`);
-  const body = Buffer.from(page.body, 'utf8');
+export async function runListFloor(ctx: BenchContext, paths: string[]): Promise<Row[]> {
+  let body = Buffer.alloc(0);
+  for (const path of paths) {
+    const page = await request('GET', `${ctx.service.url}${path}`, { headers: authHeaders(ctx) });
+    if (page.status !== 200) throw new Error(`list floor: ${path} answered ${page.status}`);
+    const bytes = Buffer.from(page.body, 'utf8');
+    if (bytes.length > body.length) body = bytes;
+  }
   const child = spawn(process.execPath, ['-e', bareServer], { stdio: ['pipe', 'pipe', 'inherit'] });
   trackChild(child);
   try {
@@ -47,11 +51,11 @@ export async function runListFloor(ctx: BenchContext): Promise<Row[]> {
     for (const connections of [...new Set([ctx.options.connections, 1])]) {
       await waitIdle(ctx.service.pid);
       const durationS = connections === 1 ? Math.max(2, Math.ceil(ctx.options.durationS / 2)) : ctx.options.durationS;
-      log(`list floor: the first page (${body.length.toLocaleString('en-US')} bytes) from a bare server, ${connections} connection(s), ${durationS} s`);
+      log(`list floor: the largest list page (${body.length.toLocaleString('en-US')} bytes) from a bare server, ${connections} connection(s), ${durationS} s`);
       const r = await runTimed({ url, path: '/', headers: {}, connections, durationS, serverPid: child.pid! });
       rows.push({
         scenario: 'list floor',
-        detail: `the first page's ${Math.round(body.length / 1000)} KB from a bare node:http server (no Bulwark)`,
+        detail: `the largest list page (${Math.round(body.length / 1000)} KB) from a bare node:http server (no Bulwark)`,
         ...loadFigures(r),
         targets: [],
         note: 'no service work at all: the least p99 any list can reach here at these connections (load generator + loopback)',

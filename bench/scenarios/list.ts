@@ -17,7 +17,7 @@ export const firstPagePath = `${graphPath}?$filter=${encodeURIComponent(filter)}
  * Beside the many-connection runs a health check on a new connection every 50 ms shows whether
  * the busy service still takes in new connections (decision 0010, row 13).
  */
-export async function runList(ctx: BenchContext, stored: number): Promise<Row[]> {
+export async function runList(ctx: BenchContext, stored: number): Promise<{ rows: Row[]; paths: string[] }> {
   const deep = await followLinks(ctx, ctx.options.deepPages);
   const rows: Row[] = [];
   for (const [label, path, extra] of [
@@ -34,7 +34,7 @@ export async function runList(ctx: BenchContext, stored: number): Promise<Row[]>
       rows.push(listRow(ctx, `list ${label}`, [extra, probe].filter(Boolean).join('; '), stored, r));
     }
   }
-  return rows;
+  return { rows, paths: [firstPagePath, deep.path] };
 }
 
 function listRow(ctx: BenchContext, scenario: string, note: string, stored: number, r: LoadResult): Row {
