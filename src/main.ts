@@ -114,7 +114,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const credentials = new CredentialService(credentialStore, agentStore, providers);
     const gauges = { actionsByStatus: cached(10_000, () => work.actionsByStatus()), backlog: () => engineStore.backlog(Date.now()) };
     const reader = database.reader;
-    const metrics = new Metrics({ ...(options.metricsFromPrimary ? {} : { gauges }), ...(reader ? { offloadedQueries: () => reader.offloaded } : {}) });
+    const metrics = new Metrics({ ...(options.metricsFromPrimary ? {} : { gauges }), ...(reader ? { sqliteReader: reader } : {}) });
     if (options.metricsFromPrimary) metrics.render = options.metricsFromPrimary(metrics);
 
     if (options.engine && config.engine.enabled) {

@@ -26,21 +26,35 @@ export class Metrics {
   /** What `/metrics` serves: this process's metrics, or in an API process of `serve --api-processes N` the sum over all processes (cluster/metrics-relay.ts). */
   render: () => Promise<string> = () => this.registry.metrics();
 
-  constructor(options: { collectDefault?: boolean; gauges?: CollectedGauges; offloadedQueries?: () => number } = {}) {
+  constructor(options: { collectDefault?: boolean; gauges?: CollectedGauges; sqliteReader?: { offloaded: number; abandoned: number } } = {}) {
     if (options.collectDefault !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'bulwark_' });
     if (options.gauges) this.addCollectedGauges(options.gauges);
-    const offloaded = options.offloadedQueries;
-    if (offloaded) {
-      new client.Counter({
-        name: 'bulwark_sqlite_queries_offloaded_total',
-        help: 'SQLite list queries moved to the read worker after examining more rows than sqliteReads.scanBudgetRows (a $filter no index narrows)',
-        registers: [this.registry],
-        collect() {
-          this.reset();
-          this.inc(offloaded());
-        },
-      });
+    const reader = options.sqliteReader;
+    if (reader) {
+      this.addCollectedCounter(
+        'bulwark_sqlite_queries_offloaded_total',
+        'SQLite list queries moved to the read worker after examining more rows than sqliteReads.scanBudgetRows (a $filter no index narrows)',
+        () => reader.offloaded,
+      );
+      this.addCollectedCounter(
+        'bulwark_sqlite_queries_abandoned_total',
+        'SQLite lists and counts on the read worker dropped unrun or stopped because their client closed the connection first',
+        () => reader.abandoned,
+      );
     }
+  }
+
+  /** A counter whose value is read from `read()` at each scrape. */
+  private addCollectedCounter(name: string, help: string, read: () => number): void {
+    new client.Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
   }
 
   private addCollectedGauges(g: CollectedGauges): void {

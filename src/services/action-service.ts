@@ -83,9 +83,9 @@ export class ActionService {
     return this.deps.store.list(principal.tenantId, query);
   }
 
-  async count(principal: Principal, filter?: FilterNode): Promise<number> {
+  async count(principal: Principal, filter?: FilterNode, signal?: AbortSignal): Promise<number> {
     requireRole(principal, 'read');
-    return this.deps.store.count(principal.tenantId, filter);
+    return this.deps.store.count(principal.tenantId, filter, signal);
   }
 
   /** Cancels and withdraws; cancelling again is a no-op. */

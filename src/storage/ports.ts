@@ -15,6 +15,8 @@ export interface ListQuery {
   top: number;
   skip?: number | undefined;
   after?: KeysetPosition | undefined;
+  /** aborts when nobody waits for the answer any more (the client went away) */
+  signal?: AbortSignal | undefined;
 }
 
 export interface ListPage {
@@ -31,7 +33,8 @@ export interface ActionStore {
   create(action: SecurityAction, work: { provider: string } | null): Promise<void>;
   get(tenantId: string, id: string): Promise<SecurityAction | undefined>;
   list(tenantId: string, query: ListQuery): Promise<ListPage>;
-  count(tenantId: string, filter?: FilterNode): Promise<number>;
+  /** `signal`: as `ListQuery.signal` */
+  count(tenantId: string, filter?: FilterNode, signal?: AbortSignal): Promise<number>;
   /**
    * Marks the action cancelled and records `state`. Work not yet dispatched is dropped (and the
    * action ends); otherwise a withdrawal is queued for the engine.

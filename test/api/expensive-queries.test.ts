@@ -1,3 +1,5 @@
+import http from 'node:http';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresBackend, sqliteBackend } from '../helpers/backends.js';
@@ -41,6 +43,76 @@ describe('lists past the SQLite scan budget (sqlite)', () => {
     const none = await svc.fetch(`${collectionPath()}?$filter=${encodeURIComponent("contains(actionReason,'no such reason')")}`, { token });
     expect(((await none.json()) as { value: unknown[] }).value).toEqual([]);
     expect(await offloaded()).toBe(2);
+  });
+});
+
+/**
+ * On SQLite, a count or a moved list whose client closes the connection before the answer is
+ * dropped from the read worker's queue, or stopped if it runs (src/http/client-gone.ts,
+ * sqlite-reader.ts): a client that times out and asks again does not queue behind itself.
+ */
+describe('a client that gives up on a slow count (sqlite)', () => {
+  let svc: TestService;
+  let token: string;
+  const countPath = `${collectionPath()}/$count?$filter=${encodeURIComponent("contains(actionReason,'no such reason')")}`;
+  const metric = async (name: string) => {
+    const text = await (await svc.fetch('/metrics')).text();
+    return Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1]);
+  };
+  /** GET with a token over node:http, so the test decides when the connection closes. */
+  const get = (path: string) => {
+    const req = http.get(`${svc.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      req.on('response', (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+    });
+    return { req, answer };
+  };
+
+  beforeAll(async () => {
+    svc = await startTestService({ backend: sqliteBackend, engine: false });
+    const tenant = svc.newTenant();
+    token = await svc.token({ tenant });
+    const [action] = await createMany(svc, token, 1, () => blockIp());
+    // 200,000 more rows of this tenant, written directly: each count below examines all of them.
+    const db = svc.service.database.db;
+    const columns = (await sql<{ name: string }>`select name from pragma_table_info('actions') where name <> 'seq'`.execute(db)).rows.map((r) => r.name);
+    const copied = columns.map((c) => (c === 'id' ? sql`id || '-' || x` : sql.ref(c)));
+    await sql`with recursive c(x) as (select 1 union all select x + 1 from c where x < 200000)
+      insert into actions (${sql.join(columns.map((c) => sql.ref(c)))}) select ${sql.join(copied)} from actions, c where tenant_id = ${tenant} and id = ${action!['id']}`.execute(db);
+  });
+  afterAll(async () => svc?.close());
+
+  it('drops the count of a client that closed its connection while the count waited, and answers the others', async () => {
+    expect(await metric('bulwark_sqlite_queries_abandoned_total')).toBe(0);
+    const first = get(countPath);
+    const second = get(countPath);
+    await new Promise((r) => setTimeout(r, 20));
+    // Queued behind the two: its client gives up.
+    const gone = get(countPath);
+    gone.answer.catch(() => {});
+    await new Promise((r) => setTimeout(r, 20));
+    gone.req.destroy();
+    expect(await first.answer).toEqual({ status: 200, body: '0' });
+    expect(await second.answer).toEqual({ status: 200, body: '0' });
+    expect(await metric('bulwark_sqlite_queries_abandoned_total')).toBe(1);
+    // The service goes on: a count answers, and an ordinary request too.
+    expect((await get(countPath).answer).status).toBe(200);
+    expect((await get(`${collectionPath()}?$top=1`).answer).status).toBe(200);
+  });
+
+  it('stops the running count of a client that closed its connection', async () => {
+    const before = await metric('bulwark_sqlite_queries_abandoned_total');
+    const gone = get(`${collectionPath()}?$count=true&$top=1&$filter=${encodeURIComponent("contains(actionReason,'no such reason')")}`);
+    gone.answer.catch(() => {});
+    await new Promise((r) => setTimeout(r, 30));
+    gone.req.destroy();
+    // Both of its queries: the list (moved to the worker past the scan budget) and the count.
+    await expect.poll(() => metric('bulwark_sqlite_queries_abandoned_total'), { timeout: 5_000 }).toBe(before + 2);
+    expect((await get(countPath).answer)).toEqual({ status: 200, body: '0' });
   });
 });
 

@@ -151,6 +151,64 @@ describe('SqliteReader list and count queries', () => {
     await expect(reader.aggregate<{ n: number }>('select count(*) as n from t', [])).resolves.toEqual({ n: 3 });
   });
 
+  it('drops a waiting query whose caller gives up: it never runs, and the query behind it starts as soon as the first ends', async () => {
+    const reader = open({ queryTimeoutMs: 10_000 });
+    const settled: string[] = [];
+    const started = performance.now();
+    const first = reader.aggregate<{ n: number }>(countWithBudget, [1_000_000]).then((r) => (settled.push('first'), r));
+    const gaveUp = new AbortController();
+    // Would run until the 10 s limit stops it, holding up everything behind it.
+    const abandoned = reader.aggregate(countWithBudget, [2_000_000_000], gaveUp.signal).catch((e: unknown) => (settled.push('abandoned'), e));
+    const behind = reader.aggregate<{ n: number }>('select count(*) as n from t', []).then((r) => (settled.push('behind'), r));
+    gaveUp.abort();
+    const error = await abandoned;
+    expect(error).toBeInstanceOf(BulwarkError);
+    expect((error as BulwarkError).message).toMatch(/closed the connection before the answer/);
+    await expect(first).resolves.toEqual({ n: 1_000_000 });
+    await expect(behind).resolves.toEqual({ n: 3 });
+    expect(settled, 'the order of the answers').toEqual(['abandoned', 'first', 'behind']);
+    expect(performance.now() - started, 'ms until the query behind answered').toBeLessThan(5_000);
+    expect(reader.abandoned).toBe(1);
+  });
+
+  it('stops a running query whose caller gives up, list or count — the work really ends — and the next query works', async () => {
+    const reader = open({ queryTimeoutMs: 10_000, scanBudgetRows: 1000 });
+    for (const run of [
+      (signal: AbortSignal) => reader.aggregate(countWithBudget, [2_000_000_000], signal),
+      (signal: AbortSignal) => reader.values(scanTo, [2_000_000_000], signal),
+    ]) {
+      const gaveUp = new AbortController();
+      const running = run(gaveUp.signal).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 200));
+      const stopping = performance.now();
+      gaveUp.abort();
+      const error = await running;
+      expect((error as BulwarkError).message).toMatch(/closed the connection before the answer/);
+      // Stopped at the worker's next check, long before the 10 s limit.
+      expect(performance.now() - stopping, 'ms from abort to answer').toBeLessThan(1_000);
+      const cpu = process.cpuUsage();
+      await new Promise((r) => setTimeout(r, 600));
+      const used = process.cpuUsage(cpu);
+      expect((used.user + used.system) / 1000, 'CPU ms used in 600 ms after the abort').toBeLessThan(300);
+      await expect(reader.aggregate<{ n: number }>('select count(*) as n from t', [])).resolves.toEqual({ n: 3 });
+    }
+    expect(reader.offloaded).toBe(1);
+    expect(reader.abandoned).toBe(2);
+  });
+
+  it('refuses unrun a query whose caller had already gone, and answers one whose signal never aborts', async () => {
+    const reader = open();
+    const gone = new AbortController();
+    gone.abort();
+    await expect(reader.aggregate('select count(*) as n from t', [], gone.signal)).rejects.toThrow(/closed the connection/);
+    const stays = new AbortController();
+    await expect(reader.aggregate<{ n: number }>('select count(*) as n from t', [], stays.signal)).resolves.toEqual({ n: 3 });
+    // Answered: aborting now changes nothing.
+    stays.abort();
+    await expect(reader.aggregate<{ n: number }>('select count(*) as n from t', [])).resolves.toEqual({ n: 3 });
+    expect(reader.abandoned).toBe(1);
+  });
+
   it('closes promptly while a long query runs, and stops it', async () => {
     const reader = openSqliteReader(file);
     const running = reader.aggregate(countWithBudget, [2_000_000_000]).catch((e: unknown) => e);

@@ -3,6 +3,7 @@ import { errors } from '../../domain/errors.js';
 import { parseCountOptions, parseQueryOptions } from '../../odata/query-options.js';
 import { entityContext } from '../wire/links.js';
 import { securityActionJsonText, securityActionToJson, selectProperties } from '../wire/security-action-json.js';
+import { clientGoneSignal } from '../client-gone.js';
 import type { GraphRouteDeps } from './graph-routes.js';
 
 /**
@@ -14,7 +15,7 @@ export function registerGetSecurityAction(app: FastifyInstance, deps: GraphRoute
     const query = request.query as Record<string, string | string[] | undefined>;
     if (request.params.id === '$count') {
       const { filter } = parseCountOptions(query);
-      const n = await deps.actions.count(request.principal!, filter);
+      const n = await deps.actions.count(request.principal!, filter, clientGoneSignal(reply));
       return reply.header('content-type', 'text/plain; charset=utf-8').send(String(n));
     }
     const options = parseQueryOptions(query);

@@ -4,6 +4,7 @@ import { collectionContext, nextLink } from '../wire/links.js';
 import { securityActionJsonText, securityActionToJson, selectProperties } from '../wire/security-action-json.js';
 import { joinedJsonBody } from '../wire/json-body.js';
 import { decodeSkipToken, encodeSkipToken, queryFingerprint } from '../wire/skiptoken.js';
+import { clientGoneSignal } from '../client-gone.js';
 import type { GraphRouteDeps } from './graph-routes.js';
 
 export const defaultPageSize = 100;
@@ -16,9 +17,10 @@ export function registerListSecurityActions(app: FastifyInstance, deps: GraphRou
     const fingerprint = queryFingerprint(options.filter, options.orderBy);
     const after = options.skipToken !== undefined ? decodeSkipToken(options.skipToken, fingerprint, options.orderBy) : undefined;
     const top = options.top ?? defaultPageSize;
+    const signal = clientGoneSignal(reply);
     const [page, count] = await Promise.all([
-      deps.actions.list(principal, { filter: options.filter, orderBy: options.orderBy, top, skip: options.skip, after }),
-      options.count ? deps.actions.count(principal, options.filter) : Promise.resolve(undefined),
+      deps.actions.list(principal, { filter: options.filter, orderBy: options.orderBy, top, skip: options.skip, after, signal }),
+      options.count ? deps.actions.count(principal, options.filter, signal) : Promise.resolve(undefined),
     ]);
     const head: Record<string, unknown> = { '@odata.context': collectionContext(deps.site.baseUrl, request, options.select) };
     if (count !== undefined) head['@odata.count'] = count;

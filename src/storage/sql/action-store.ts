@@ -83,7 +83,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
       const rows = query.top === 0 ? [] : await retryTransient(async () => {
         if (!reader) return readQuery(q);
         const compiled = q.compile();
-        return (await reader.values(compiled.sql, compiled.parameters)).map(rowFromValues);
+        return (await reader.values(compiled.sql, compiled.parameters, query.signal)).map(rowFromValues);
       });
       const more = rows.length > query.top;
       const page = more ? rows.slice(0, query.top) : rows;
@@ -94,12 +94,12 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
       return { items, next: { values, seq: Number(last.seq) } };
     },
 
-    async count(tenantId, filter) {
+    async count(tenantId, filter, signal) {
       const q = base(tenantId, filter).select((eb) => eb.fn.countAll<number | string>().as('n'));
       const row = await retryTransient(async () => {
         if (!reader) return (await readQuery(q))[0]!;
         const compiled = q.compile();
-        return (await reader.aggregate<{ n: number }>(compiled.sql, compiled.parameters))!;
+        return (await reader.aggregate<{ n: number }>(compiled.sql, compiled.parameters, signal))!;
       });
       return Number(row.n);
     },

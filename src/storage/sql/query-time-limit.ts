@@ -26,6 +26,15 @@ export function queryWaitLimitError(timeoutMs: number): Error {
 }
 
 /**
+ * The caller went away (its client closed the connection) before the answer: the query was
+ * dropped from the reader's queue, or stopped. Nobody receives this answer; the request's log line
+ * says what happened.
+ */
+export function queryAbandonedError(): Error {
+  return errors.badRequest('The client closed the connection before the answer; its query was stopped.');
+}
+
+/**
  * What a list or count on PostgreSQL's read pool failed with, as the caller should see it:
  * - SQLSTATE 57014 (query_canceled): past `statement_timeout` (or, rarely, cancelled by an
  *   administrator, which reads the same) → 400. The code, not the message: servers translate theirs;

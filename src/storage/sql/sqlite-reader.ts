@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import { defaultQueryTimeoutMs, queryTimeLimitError, queryWaitLimitError } from './query-time-limit.js';
+import { defaultQueryTimeoutMs, queryAbandonedError, queryTimeLimitError, queryWaitLimitError } from './query-time-limit.js';
 import { statementCache } from './statement-cache.js';
 
 /**
@@ -24,20 +24,27 @@ import { statementCache } from './statement-cache.js';
  *   an index serves never get near the budget and stay on the event loop, where they cost the least.
  * On the worker the same function ends a query that runs past the time limit (it answers 400):
  * better-sqlite3 has no other way to interrupt a statement. One that waited the whole limit for
- * its turn is refused unrun (503), so no request waits on unboundedly many slow ones.
+ * its turn is refused unrun (503), so no request waits on unboundedly many slow ones. And one
+ * whose `signal` aborts (its client went away) is dropped from the queue, or stopped if it runs:
+ * a client that gives up and asks again does not leave its first query to hold the worker.
  */
 export interface SqliteReader {
   /** The first row as an object, or undefined; on the event loop, for bounded lookups. */
   row<R>(sql: string, parameters: readonly unknown[]): R | undefined;
   /**
    * Every row as an array of column values, in the statement's column order: on the event loop
-   * while the statement stays within the scan budget, else on the worker.
+   * while the statement stays within the scan budget, else on the worker. `signal`: see `aggregate`.
    */
-  values(sql: string, parameters: readonly unknown[]): Promise<unknown[][]>;
-  /** The first row, computed off the event loop; rejects with 400 after the time limit. */
-  aggregate<R>(sql: string, parameters: readonly unknown[]): Promise<R | undefined>;
+  values(sql: string, parameters: readonly unknown[], signal?: AbortSignal): Promise<unknown[][]>;
+  /**
+   * The first row, computed off the event loop; rejects with 400 after the time limit. Once
+   * `signal` aborts, the query is dropped unrun or stopped, and rejects (`queryAbandonedError`).
+   */
+  aggregate<R>(sql: string, parameters: readonly unknown[], signal?: AbortSignal): Promise<R | undefined>;
   /** list queries moved to the worker for exceeding the scan budget, since the reader opened */
   readonly offloaded: number;
+  /** worker queries dropped unrun or stopped because their `signal` aborted, since the reader opened */
+  readonly abandoned: number;
   close(): Promise<void>;
 }
 
@@ -73,21 +80,24 @@ export function openSqliteReader(file: string, options: SqliteReaderOptions = {}
     row<R>(sql: string, parameters: readonly unknown[]) {
       return objects(sql).get(...parameters) as R | undefined;
     },
-    async values(sql: string, parameters: readonly unknown[]) {
+    async values(sql: string, parameters: readonly unknown[], signal?: AbortSignal) {
       examined = 0;
       try {
         return arrays(sql).all(...parameters) as unknown[][];
       } catch (e) {
         if (!(e instanceof ScanBudgetExceeded)) throw e;
         offloaded++;
-        return (await worker.run('values', sql, parameters)) as unknown[][];
+        return (await worker.run('values', sql, parameters, signal)) as unknown[][];
       }
     },
-    aggregate<R>(sql: string, parameters: readonly unknown[]) {
-      return worker.run('row', sql, parameters) as Promise<R | undefined>;
+    aggregate<R>(sql: string, parameters: readonly unknown[], signal?: AbortSignal) {
+      return worker.run('row', sql, parameters, signal) as Promise<R | undefined>;
     },
     get offloaded() {
       return offloaded;
+    },
+    get abandoned() {
+      return worker.abandoned;
     },
     async close() {
       await worker.close();
@@ -112,17 +122,26 @@ const Database = require(workerData.module);
 const db = new Database(workerData.file, { readonly: true, fileMustExist: true });
 db.pragma('busy_timeout = 10000');
 const timeLimit = new Error('time limit');
+const abandoned = new Error('abandoned');
+// The id of a query its caller gave up on, written by the main thread (ReadWorker.abandon).
+const abandon = new Int32Array(workerData.abandon);
 let deadline = Infinity;
 let examined = 0;
+let running = 0;
 db.function(workerData.scanBudgetFunction, { deterministic: false }, (column) => {
-  if ((++examined & 1023) === 0 && Date.now() > deadline) throw timeLimit;
+  if ((++examined & 1023) === 0) {
+    if (Atomics.load(abandon, 0) === running) throw abandoned;
+    if (Date.now() > deadline) throw timeLimit;
+  }
   return 1;
 });
 const caches = { row: new Map(), values: new Map() };
 parentPort.on('message', ({ id, kind, sql, parameters, startBy }) => {
+  if (Atomics.load(abandon, 0) === id) return parentPort.postMessage({ id, error: { message: 'abandoned', abandoned: true } });
   // Waited behind other queries for the whole limit: refused unrun (the caller answers 503).
   if (Date.now() > startBy) return parentPort.postMessage({ id, error: { message: 'not started in time', waitLimit: true } });
   examined = 0;
+  running = id;
   deadline = Date.now() + workerData.timeoutMs;
   try {
     const cache = caches[kind];
@@ -134,9 +153,10 @@ parentPort.on('message', ({ id, kind, sql, parameters, startBy }) => {
     }
     parentPort.postMessage({ id, result: kind === 'values' ? stmt.all(...parameters) : stmt.get(...parameters) });
   } catch (e) {
-    parentPort.postMessage({ id, error: { message: String(e && e.message), code: e && e.code, timeLimit: e === timeLimit } });
+    parentPort.postMessage({ id, error: { message: String(e && e.message), code: e && e.code, timeLimit: e === timeLimit, abandoned: e === abandoned } });
   } finally {
     deadline = Infinity;
+    running = 0;
   }
 });
 `;
@@ -150,13 +170,17 @@ interface Job {
   startBy: number;
   resolve(row: unknown): void;
   reject(e: unknown): void;
+  /** stops listening to the caller's signal */
+  release(): void;
 }
 
 /**
  * One worker thread, started on first use, running one query at a time in arrival order. A query
  * waits for its turn up to the time limit (past it, it is refused unrun: 503), then runs up to the
  * time limit (past it, it is stopped: 400); so a burst of slow queries is answered within twice the
- * limit each, not one limit after another.
+ * limit each, not one limit after another. The worker is handed one query at a time (the next when
+ * the last has answered), so a query its caller abandons while it waits is simply taken out of the
+ * queue; one that runs sees its id in the shared `abandon` cell at its next scan-budget call.
  */
 class ReadWorker {
   private worker: Worker | undefined;
@@ -164,6 +188,9 @@ class ReadWorker {
   private timer: NodeJS.Timeout | undefined;
   private nextId = 1;
   private closed = false;
+  private readonly abandonCell = new Int32Array(new SharedArrayBuffer(4));
+  /** queries dropped or stopped for their caller's signal */
+  abandoned = 0;
   private readonly module = createRequire(import.meta.url).resolve('better-sqlite3');
 
   constructor(
@@ -171,47 +198,84 @@ class ReadWorker {
     private readonly timeoutMs: number,
   ) {}
 
-  run(kind: Job['kind'], sql: string, parameters: readonly unknown[]): Promise<unknown> {
+  run(kind: Job['kind'], sql: string, parameters: readonly unknown[], signal?: AbortSignal): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error('database closed'));
+    if (signal?.aborted) {
+      this.abandoned++;
+      return Promise.reject(queryAbandonedError());
+    }
     return new Promise((resolve, reject) => {
-      const job: Job = { id: this.nextId++, kind, sql, parameters, startBy: Date.now() + this.timeoutMs, resolve, reject };
+      const job: Job = { id: this.nextId++, kind, sql, parameters, startBy: Date.now() + this.timeoutMs, resolve, reject, release: () => {} };
+      if (signal) {
+        const onAbort = () => this.abandon(job);
+        signal.addEventListener('abort', onAbort, { once: true });
+        job.release = () => signal.removeEventListener('abort', onAbort);
+      }
       this.queue.push(job);
-      this.post(job);
-      if (this.queue.length === 1) this.armTimer();
+      if (this.queue.length === 1) this.postHead();
     });
+  }
+
+  /** The caller gave up: a waiting query leaves the queue; the running one is stopped by the worker. */
+  private abandon(job: Job): void {
+    const at = this.queue.indexOf(job);
+    if (at < 0) return; // answered meanwhile
+    if (at === 0) {
+      Atomics.store(this.abandonCell, 0, job.id);
+      return;
+    }
+    this.queue.splice(at, 1);
+    this.abandoned++;
+    job.release();
+    job.reject(queryAbandonedError());
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    for (const job of this.queue.splice(0)) job.reject(new Error('database closed'));
+    for (const job of this.queue.splice(0)) {
+      job.release();
+      job.reject(new Error('database closed'));
+    }
     const worker = this.worker;
     this.worker = undefined;
     if (worker) await worker.terminate();
   }
 
-  private post(job: Job): void {
+  /** Hands the worker the query at the head of the queue, if any. */
+  private postHead(): void {
+    const job = this.queue[0];
+    if (!job) {
+      this.worker?.unref();
+      return;
+    }
     const worker = this.worker ?? this.start();
     // Referenced only while it owes answers: an idle worker never keeps the process alive.
     worker.ref();
     worker.postMessage({ id: job.id, kind: job.kind, sql: job.sql, parameters: job.parameters, startBy: job.startBy });
+    this.armTimer();
   }
 
   private start(): Worker {
-    const worker = new Worker(workerSource, { eval: true, workerData: { module: this.module, file: this.file, scanBudgetFunction, timeoutMs: this.timeoutMs } });
+    const workerData = { module: this.module, file: this.file, scanBudgetFunction, timeoutMs: this.timeoutMs, abandon: this.abandonCell.buffer };
+    const worker = new Worker(workerSource, { eval: true, workerData });
     worker.unref();
     let crash: Error | undefined;
-    worker.on('message', (m: { id: number; result?: unknown; error?: { message: string; code?: string; timeLimit?: boolean; waitLimit?: boolean } }) => {
+    worker.on('message', (m: { id: number; result?: unknown; error?: { message: string; code?: string; timeLimit?: boolean; waitLimit?: boolean; abandoned?: boolean } }) => {
       const job = this.queue[0];
       if (!job || job.id !== m.id) return;
       this.queue.shift();
       clearTimeout(this.timer);
-      if (this.queue.length > 0) this.armTimer();
-      else worker.unref();
-      if (m.error?.timeLimit) job.reject(this.timeLimitError());
+      job.release();
+      if (m.error?.abandoned) {
+        this.abandoned++;
+        job.reject(queryAbandonedError());
+      }
+      else if (m.error?.timeLimit) job.reject(this.timeLimitError());
       else if (m.error?.waitLimit) job.reject(queryWaitLimitError(this.timeoutMs));
       else if (m.error) job.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
       else job.resolve(m.result);
+      this.postHead();
     });
     worker.on('error', (e) => (crash = e));
     worker.on('exit', () => {
@@ -243,8 +307,9 @@ class ReadWorker {
     const worker = this.worker;
     this.worker = undefined;
     if (worker) void worker.terminate();
-    this.queue.shift()?.reject(reason);
-    for (const job of this.queue) this.post(job);
-    if (this.queue.length > 0) this.armTimer();
+    const failed = this.queue.shift();
+    failed?.release();
+    failed?.reject(reason);
+    this.postHead();
   }
 }
