@@ -107,14 +107,18 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const work = createSqlProviderWorkStats(database.db);
     const engineStore = createSqlEngineStore({ db: database.db, leaseDb: database.leaseDb, caps: database.caps, notifier: database.notifier });
     const ownAgents = createSqlAgentStore(database.db, database.caps);
-    const ownActions = createSqlActionStore({ db: database.db, caps: database.caps, reader: database.reader, readDb: database.readDb, readTimeoutMs: database.readTimeoutMs, notifier: database.notifier });
+    const ownActions = createSqlActionStore({ db: database.db, caps: database.caps, reader: database.reader, postgresReader: database.postgresReader, notifier: database.notifier });
     const agentStore: AgentStore = options.writes ? { ...ownAgents, confirm: options.writes.agents.confirm } : ownAgents;
     const actionStore: ActionStore = options.writes ? { ...ownActions, create: options.writes.actions.create, cancel: options.writes.actions.cancel } : ownActions;
     const credentialStore = createSqlCredentialStore(database.db);
     const credentials = new CredentialService(credentialStore, agentStore, providers);
     const gauges = { actionsByStatus: cached(10_000, () => work.actionsByStatus()), backlog: () => engineStore.backlog(Date.now()) };
-    const reader = database.reader;
-    const metrics = new Metrics({ ...(options.metricsFromPrimary ? {} : { gauges }), ...(reader ? { sqliteReader: reader } : {}) });
+    const { reader, postgresReader } = database;
+    const metrics = new Metrics({
+      ...(options.metricsFromPrimary ? {} : { gauges }),
+      ...(reader ? { offloadedQueries: () => reader.offloaded } : {}),
+      abandonedQueries: () => (reader?.abandoned ?? 0) + (postgresReader?.abandoned ?? 0),
+    });
     if (options.metricsFromPrimary) metrics.render = options.metricsFromPrimary(metrics);
 
     if (options.engine && config.engine.enabled) {

@@ -26,20 +26,21 @@ export class Metrics {
   /** What `/metrics` serves: this process's metrics, or in an API process of `serve --api-processes N` the sum over all processes (cluster/metrics-relay.ts). */
   render: () => Promise<string> = () => this.registry.metrics();
 
-  constructor(options: { collectDefault?: boolean; gauges?: CollectedGauges; sqliteReader?: { offloaded: number; abandoned: number } } = {}) {
+  constructor(options: { collectDefault?: boolean; gauges?: CollectedGauges; offloadedQueries?: () => number; abandonedQueries?: () => number } = {}) {
     if (options.collectDefault !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'bulwark_' });
     if (options.gauges) this.addCollectedGauges(options.gauges);
-    const reader = options.sqliteReader;
-    if (reader) {
+    if (options.offloadedQueries) {
       this.addCollectedCounter(
         'bulwark_sqlite_queries_offloaded_total',
         'SQLite list queries moved to the read worker after examining more rows than sqliteReads.scanBudgetRows (a $filter no index narrows)',
-        () => reader.offloaded,
+        options.offloadedQueries,
       );
+    }
+    if (options.abandonedQueries) {
       this.addCollectedCounter(
-        'bulwark_sqlite_queries_abandoned_total',
-        'SQLite lists and counts on the read worker dropped unrun or stopped because their client closed the connection first',
-        () => reader.abandoned,
+        'bulwark_queries_abandoned_total',
+        'Lists and counts not run, or stopped, because their client closed the connection before the answer (SQLite read worker, PostgreSQL read pool)',
+        options.abandonedQueries,
       );
     }
   }

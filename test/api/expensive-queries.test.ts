@@ -87,7 +87,7 @@ describe('a client that gives up on a slow count (sqlite)', () => {
   afterAll(async () => svc?.close());
 
   it('drops the count of a client that closed its connection while the count waited, and answers the others', async () => {
-    expect(await metric('bulwark_sqlite_queries_abandoned_total')).toBe(0);
+    expect(await metric('bulwark_queries_abandoned_total')).toBe(0);
     const first = get(countPath);
     const second = get(countPath);
     await new Promise((r) => setTimeout(r, 20));
@@ -98,20 +98,20 @@ describe('a client that gives up on a slow count (sqlite)', () => {
     gone.req.destroy();
     expect(await first.answer).toEqual({ status: 200, body: '0' });
     expect(await second.answer).toEqual({ status: 200, body: '0' });
-    expect(await metric('bulwark_sqlite_queries_abandoned_total')).toBe(1);
+    expect(await metric('bulwark_queries_abandoned_total')).toBe(1);
     // The service goes on: a count answers, and an ordinary request too.
     expect((await get(countPath).answer).status).toBe(200);
     expect((await get(`${collectionPath()}?$top=1`).answer).status).toBe(200);
   });
 
   it('stops the running count of a client that closed its connection', async () => {
-    const before = await metric('bulwark_sqlite_queries_abandoned_total');
+    const before = await metric('bulwark_queries_abandoned_total');
     const gone = get(`${collectionPath()}?$count=true&$top=1&$filter=${encodeURIComponent("contains(actionReason,'no such reason')")}`);
     gone.answer.catch(() => {});
     await new Promise((r) => setTimeout(r, 30));
     gone.req.destroy();
     // Both of its queries: the list (moved to the worker past the scan budget) and the count.
-    await expect.poll(() => metric('bulwark_sqlite_queries_abandoned_total'), { timeout: 5_000 }).toBe(before + 2);
+    await expect.poll(() => metric('bulwark_queries_abandoned_total'), { timeout: 5_000 }).toBe(before + 2);
     expect((await get(countPath).answer)).toEqual({ status: 200, body: '0' });
   });
 });
@@ -193,5 +193,65 @@ describe('lists and counts past the PostgreSQL time limit (postgres)', () => {
     expect(Math.max(...burst.map((b) => b.ms)), 'ms until the last of the burst answered').toBeLessThan(3_500);
     const after = await svc.fetch(`${collectionPath()}?$filter=${filter}`, { token });
     expect(after.status).toBe(200);
+  });
+});
+
+/**
+ * On PostgreSQL, a list or count whose client closes the connection before the answer is
+ * cancelled in the server (`pg_cancel_backend`), its connection closed rather than pooled
+ * (src/storage/sql/postgres-reader.ts). Here each query waits behind another session's lock with a
+ * 30 s limit, so only the cancel can end it before the lock does.
+ */
+describe('a client that gives up on a slow list or count (postgres)', () => {
+  let svc: TestService;
+  let token: string;
+  let locker: pg.Client;
+  let lockerPid: number;
+  /** Reads pg_stat_activity outside the locker's transaction (a transaction sees one snapshot of it). */
+  let observer: pg.Client;
+
+  beforeAll(async () => {
+    svc = await startTestService({ backend: postgresBackend, overrides: { postgresReads: { poolSize: 1, timeoutSeconds: 30 } }, engine: false });
+    token = await svc.token({ tenant: svc.newTenant() });
+    await createMany(svc, token, 3, () => blockIp());
+    locker = new pg.Client({ connectionString: svc.config.databaseUrl, options: `-c search_path=${svc.config.databaseSchema}` });
+    await locker.connect();
+    lockerPid = (await locker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+    observer = new pg.Client({ connectionString: svc.config.databaseUrl });
+    await observer.connect();
+  });
+  afterAll(async () => {
+    await observer?.end();
+    await locker?.end();
+    await svc?.close();
+  });
+
+  /** Server processes waiting for the locker's lock. */
+  const blocked = async () => (await observer.query<{ pid: number }>('select pid from pg_stat_activity where $1 = any(pg_blocking_pids(pid))', [lockerPid])).rows.map((r) => r.pid);
+  const abandoned = async () => Number(/^bulwark_queries_abandoned_total (\d+)/m.exec(await (await svc.fetch('/metrics')).text())?.[1]);
+
+  it('cancels the query in the server when its client closes the connection, and answers the next', async () => {
+    for (const path of [`${collectionPath()}?$filter=${encodeURIComponent("status eq 'NotStarted'")}`, `${collectionPath()}/$count`]) {
+      const before = await abandoned();
+      await locker.query('begin');
+      await locker.query('lock table actions in access exclusive mode');
+      try {
+        const req = http.get(`${svc.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+        req.on('error', () => {});
+        await expect.poll(blocked, { timeout: 5_000 }).toHaveLength(1);
+        const gaveUp = performance.now();
+        req.destroy();
+        // Only the cancel ends it while the lock is held (the time limit is 30 s).
+        await expect.poll(blocked, { timeout: 5_000 }).toEqual([]);
+        expect(performance.now() - gaveUp, `${path}: ms from the client leaving to the query ending`).toBeLessThan(5_000);
+        expect(await abandoned()).toBe(before + 1);
+      } finally {
+        await locker.query('rollback');
+      }
+      // The one read connection was closed, not pooled: a new one answers.
+      const after = await getJson(svc, `${collectionPath()}?$count=true`, token);
+      expect(after.res.status).toBe(200);
+      expect(after.body['@odata.count']).toBe(3);
+    }
   });
 });

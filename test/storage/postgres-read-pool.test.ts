@@ -34,7 +34,7 @@ describe('PostgreSQL read pool against a server that never answers (postgres wir
   });
 
   it('answers a list with 503 (retry shortly) at the limit, not when the server does', async () => {
-    const store = createSqlActionStore({ db: handle.db, caps: handle.caps, readDb: handle.readDb, readTimeoutMs: handle.readTimeoutMs, notifier: handle.notifier });
+    const store = createSqlActionStore({ db: handle.db, caps: handle.caps, postgresReader: handle.postgresReader, notifier: handle.notifier });
     const started = performance.now();
     const error = await store.list('t', { orderBy: [], top: 10 }).catch((e: unknown) => e);
     const ms = performance.now() - started;

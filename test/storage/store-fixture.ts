@@ -42,7 +42,7 @@ export async function openStore(backend: Backend, sqliteReader?: SqliteReaderOpt
     await cleanup();
     throw e;
   }
-  const store = createSqlActionStore({ db: handle.db, caps: handle.caps, reader: handle.reader, readDb: handle.readDb, readTimeoutMs: handle.readTimeoutMs, notifier: handle.notifier });
+  const store = createSqlActionStore({ db: handle.db, caps: handle.caps, reader: handle.reader, postgresReader: handle.postgresReader, notifier: handle.notifier });
   return {
     store,
     handle,

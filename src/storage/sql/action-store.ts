@@ -10,7 +10,7 @@ import { afterPosition, orderByClauses } from './keyset.js';
 import { sortKeyFor } from './action-columns.js';
 import { GroupCommit } from './group-commit.js';
 import { retryTransient } from './transient.js';
-import { defaultQueryTimeoutMs, postgresReadError } from './query-time-limit.js';
+import type { PostgresReader } from './postgres-reader.js';
 import { scanBudgetFunction, type SqliteReader } from './sqlite-reader.js';
 
 export interface SqlActionStoreOptions {
@@ -18,9 +18,8 @@ export interface SqlActionStoreOptions {
   caps: DialectCapabilities;
   /** SQLite: get, list and count read through this connection instead of `db` (sqlite-reader.ts). */
   reader?: SqliteReader | undefined;
-  /** PostgreSQL: list and count run on this pool, whose statements stop at `readTimeoutMs`. */
-  readDb?: Kysely<Database> | undefined;
-  readTimeoutMs?: number | undefined;
+  /** PostgreSQL: list and count run here, within its time limits (postgres-reader.ts). */
+  postgresReader?: PostgresReader | undefined;
   notifier: Notifier;
   now?: () => number;
 }
@@ -28,15 +27,11 @@ export interface SqlActionStoreOptions {
 export function createSqlActionStore(options: SqlActionStoreOptions): ActionStore {
   const { db, caps, notifier, reader } = options;
   const now = options.now ?? Date.now;
-  const readDb = options.readDb ?? db;
-  const readTimeoutMs = options.readTimeoutMs ?? defaultQueryTimeoutMs;
-  /** A list or count query on PostgreSQL: on the read pool, within its time limits (query-time-limit.ts). */
-  const readQuery = async <R>(query: Compilable<R>): Promise<R[]> => {
-    try {
-      return (await readDb.executeQuery(query.compile())).rows;
-    } catch (e) {
-      throw postgresReadError(e, readTimeoutMs);
-    }
+  const postgresReader = options.postgresReader;
+  /** A list or count query without the SQLite reader: on PostgreSQL's read pool when there is one. */
+  const readQuery = async <R>(query: Compilable<R>, signal: AbortSignal | undefined): Promise<R[]> => {
+    const compiled = query.compile();
+    return postgresReader ? postgresReader.rows<R>(compiled.sql, compiled.parameters, signal) : (await db.executeQuery(compiled)).rows;
   };
 
   const creates = new GroupCommit<{ action: SecurityAction; work: { provider: string } | null }>(async (items) => {
@@ -81,7 +76,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
       q = q.limit(query.top + 1);
       if (query.skip && !query.after) q = q.offset(query.skip);
       const rows = query.top === 0 ? [] : await retryTransient(async () => {
-        if (!reader) return readQuery(q);
+        if (!reader) return readQuery(q, query.signal);
         const compiled = q.compile();
         return (await reader.values(compiled.sql, compiled.parameters, query.signal)).map(rowFromValues);
       });
@@ -97,7 +92,7 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     async count(tenantId, filter, signal) {
       const q = base(tenantId, filter).select((eb) => eb.fn.countAll<number | string>().as('n'));
       const row = await retryTransient(async () => {
-        if (!reader) return (await readQuery(q))[0]!;
+        if (!reader) return (await readQuery(q, signal))[0]!;
         const compiled = q.compile();
         return (await reader.aggregate<{ n: number }>(compiled.sql, compiled.parameters, signal))!;
       });

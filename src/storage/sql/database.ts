@@ -10,6 +10,7 @@ import { migrateToLatest } from './migrate.js';
 import { withStatementCache } from './statement-cache.js';
 import { defaultQueryTimeoutMs } from './query-time-limit.js';
 import { openSqliteReader, type SqliteReader, type SqliteReaderOptions } from './sqlite-reader.js';
+import { createPostgresReader, type PostgresReader } from './postgres-reader.js';
 
 export interface DatabaseOptions {
   /** `postgres://…`; absent means the embedded SQLite database in `dataDir`. */
@@ -29,7 +30,7 @@ export interface DatabaseOptions {
   sqliteNotifier?: Notifier;
   /** SQLite: limits of the read connection (tests set small ones; the defaults are for service use). */
   sqliteReader?: SqliteReaderOptions;
-  /** PostgreSQL: the pool list and count queries use, and their time limit (`readDb`). */
+  /** PostgreSQL: the pool list and count queries use, and their time limit (`postgresReader`). */
   postgresReads?: { poolSize: number; timeoutMs: number };
 }
 
@@ -45,12 +46,11 @@ export interface DatabaseHandle {
   reader?: SqliteReader;
   /**
    * PostgreSQL: list and count queries run here, on a pool of their own whose connections stop
-   * any statement past `readTimeoutMs` (`statement_timeout`), so a `$filter` no index narrows
-   * neither runs unbounded nor takes the connections writes and the engine need. SQLite: none.
+   * any statement past the time limit (`statement_timeout`), so a `$filter` no index narrows
+   * neither runs unbounded nor takes the connections writes and the engine need (postgres-reader.ts).
+   * SQLite: none.
    */
-  readDb?: Kysely<Database>;
-  /** PostgreSQL: the time limit of `readDb`, in ms (SQLite's reader keeps its own). */
-  readTimeoutMs?: number;
+  postgresReader?: PostgresReader;
   notifier: Notifier;
   /** Human-readable location for logs, with any password removed. */
   describe: string;
@@ -132,18 +132,17 @@ async function openPostgres(options: DatabaseOptions, onError: (e: Error) => voi
   // connectionTimeoutMillis bounds the wait for a free connection (query-time-limit.ts).
   const readPool = new pg.Pool({ ...connectionOptions, max: reads.poolSize, statement_timeout: reads.timeoutMs, connectionTimeoutMillis: reads.timeoutMs });
   readPool.on('error', onError);
-  const readDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: readPool }) });
+  const postgresReader = createPostgresReader(readPool, { timeoutMs: reads.timeoutMs, cancel: (pid) => pool.query('select pg_cancel_backend($1)', [pid]) });
   return {
     db,
     leaseDb,
     caps: postgresCapabilities,
-    readDb,
-    readTimeoutMs: reads.timeoutMs,
+    postgresReader,
     notifier,
     describe: redactUrl(url) + (schema ? ` (schema ${schema})` : ''),
     async close() {
       await notifier.close();
-      await readDb.destroy();
+      await readPool.end();
       await leaseDb.destroy();
       await db.destroy();
     },
