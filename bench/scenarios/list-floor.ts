@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { authHeaders, type BenchContext } from '../lib/context.js';
 import { trackChild } from '../lib/cleanup.js';
 import { request } from '../lib/http.js';
@@ -45,8 +44,11 @@ export async function runListFloor(ctx: BenchContext, paths: string[]): Promise<
   trackChild(child);
   try {
     child.stdin.end(body);
-    const [line] = (await once(child.stdout, 'data')) as [Buffer];
-    const url = `http://127.0.0.1:${Number(line.toString().trim())}`;
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.once('data', (line: Buffer) => resolve(Number(line.toString().trim())));
+      child.once('exit', (code) => reject(new Error(`list floor: the bare server exited (code ${code}) before listening`)));
+    });
+    const url = `http://127.0.0.1:${port}`;
     const rows: Row[] = [];
     for (const connections of [...new Set([ctx.options.connections, 1])]) {
       await waitIdle(ctx.service.pid);

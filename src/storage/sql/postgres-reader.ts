@@ -9,7 +9,9 @@ import { postgresReadError, queryAbandonedError } from './query-time-limit.js';
  * A query whose caller gives up (`signal`: the client closed the connection) is cancelled in the
  * server (`pg_cancel_backend`), and its connection is then closed, not pooled again: a cancel
  * arrives asynchronously, and one that came late would stop whatever that connection ran next.
- * One whose caller gave up while it waited for a connection is not sent at all.
+ * One whose caller gave up while it waited for a connection is not sent at all. (A cancel that
+ * reaches the server before the statement does finds nothing to stop; the statement then runs to
+ * its end or to the limit, and its connection is still closed afterwards.)
  */
 export interface PostgresReader {
   /** The rows of one statement, within the limits; rejects as `postgresReadError` says. */

@@ -270,8 +270,7 @@ class ReadWorker {
       if (m.error?.abandoned) {
         this.abandoned++;
         job.reject(queryAbandonedError());
-      }
-      else if (m.error?.timeLimit) job.reject(this.timeLimitError());
+      } else if (m.error?.timeLimit) job.reject(this.timeLimitError());
       else if (m.error?.waitLimit) job.reject(queryWaitLimitError(this.timeoutMs));
       else if (m.error) job.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
       else job.resolve(m.result);
