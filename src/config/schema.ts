@@ -47,6 +47,9 @@ export const trustedIssuerSchema = z.object({
   algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])).default(['RS256', 'ES256']),
 });
 
+/** The time limit of list and count queries on either store (query-time-limit.ts: `defaultQueryTimeoutMs`). */
+const readTimeoutSeconds = z.number().int().min(1).max(3600).default(30);
+
 export const configSchema = z.object({
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8080),
@@ -65,7 +68,7 @@ export const configSchema = z.object({
   sqliteReads: z
     .object({
       scanBudgetRows: z.number().int().min(100).max(100_000_000).default(50_000),
-      timeoutSeconds: z.number().int().min(1).max(3600).default(30),
+      timeoutSeconds: readTimeoutSeconds,
     })
     .strict()
     .prefault({}),
@@ -77,7 +80,7 @@ export const configSchema = z.object({
   postgresReads: z
     .object({
       poolSize: z.number().int().min(1).max(200).default(4),
-      timeoutSeconds: z.number().int().min(1).max(3600).default(30),
+      timeoutSeconds: readTimeoutSeconds,
     })
     .strict()
     .prefault({}),
