@@ -1,6 +1,6 @@
 /**
  * PostgreSQL's read pool (lists and counts) bounds how long a request waits for a connection
- * (src/storage/sql/query-time-limit.ts). Here its server accepts TCP connections and never says a
+ * (src/storage/sql/postgres-reader.ts). Here its server accepts TCP connections and never says a
  * word, as a hung database or a black-holed network path does: the connection attempt gives up
  * at the limit and the caller gets a 503 then (not retried: each retry would wait the limit
  * again), instead of a request that hangs for as long as the server does.
@@ -11,7 +11,7 @@ import { BulwarkError } from '../../src/domain/errors.js';
 import { createSqlActionStore } from '../../src/storage/sql/action-store.js';
 import { openDatabase, type DatabaseHandle } from '../../src/storage/sql/database.js';
 import { isTransientDbError } from '../../src/storage/sql/transient.js';
-import { postgresReadError } from '../../src/storage/sql/query-time-limit.js';
+import { postgresReadError } from '../../src/storage/sql/postgres-reader.js';
 
 describe('PostgreSQL read pool against a server that never answers (postgres wire, silent TCP server)', () => {
   let silent: net.Server;

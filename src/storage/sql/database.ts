@@ -129,7 +129,7 @@ async function openPostgres(options: DatabaseOptions, onError: (e: Error) => voi
   const leaseDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: leasePool }) });
   const reads = options.postgresReads ?? { poolSize: 4, timeoutMs: defaultQueryTimeoutMs };
   // statement_timeout is sent at connect (a startup parameter), so it holds for this pool only;
-  // connectionTimeoutMillis bounds the wait for a free connection (query-time-limit.ts).
+  // connectionTimeoutMillis bounds the wait for a free connection (postgres-reader.ts: postgresReadError).
   const readPool = new pg.Pool({ ...connectionOptions, max: reads.poolSize, statement_timeout: reads.timeoutMs, connectionTimeoutMillis: reads.timeoutMs });
   readPool.on('error', onError);
   const postgresReader = createPostgresReader(readPool, { timeoutMs: reads.timeoutMs, cancel: (pid) => pool.query('select pg_cancel_backend($1)', [pid]) });

@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { postgresReadError, queryAbandonedError } from './query-time-limit.js';
+import { queryAbandonedError, queryTimeLimitError, queryWaitLimitError } from './query-time-limit.js';
+import { databaseUnavailableError } from './transient.js';
 
 /**
  * PostgreSQL's lists and counts: a pool of their own whose connections stop any statement past
@@ -66,4 +67,22 @@ export function createPostgresReader(pool: pg.Pool, options: PostgresReaderOptio
       return abandoned;
     },
   };
+}
+
+/**
+ * What a list or count on PostgreSQL's read pool failed with, as the caller should see it:
+ * - SQLSTATE 57014 (query_canceled): past `statement_timeout` (or, rarely, cancelled by an
+ *   administrator, which reads the same) → 400. The code, not the message: servers translate theirs;
+ * - pg-pool gave up waiting for a free connection (`connectionTimeoutMillis`) → 503;
+ * - a new connection did not open within that time: the database is hung or unreachable → 503
+ *   at once ("busy or unreachable"), not retried: retries would each wait the limit again.
+ * pg-pool's two errors carry no code, only these messages.
+ */
+export function postgresReadError(e: unknown, timeoutMs: number): unknown {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === '57014') return queryTimeLimitError(timeoutMs);
+  if (!(e instanceof Error) || code !== undefined) return e;
+  if (e.message === 'timeout exceeded when trying to connect') return queryWaitLimitError(timeoutMs);
+  if (e.message === 'Connection terminated due to connection timeout') return databaseUnavailableError();
+  return e;
 }

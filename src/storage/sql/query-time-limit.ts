@@ -1,5 +1,4 @@
 import { errors } from '../../domain/errors.js';
-import { databaseUnavailableError } from './transient.js';
 
 /** The time limit of list and count queries unless configured (`sqliteReads` / `postgresReads`). */
 export const defaultQueryTimeoutMs = 30_000;
@@ -32,22 +31,4 @@ export function queryWaitLimitError(timeoutMs: number): Error {
  */
 export function queryAbandonedError(): Error {
   return errors.badRequest('The client closed the connection before the answer; its query was stopped.');
-}
-
-/**
- * What a list or count on PostgreSQL's read pool failed with, as the caller should see it:
- * - SQLSTATE 57014 (query_canceled): past `statement_timeout` (or, rarely, cancelled by an
- *   administrator, which reads the same) → 400. The code, not the message: servers translate theirs;
- * - pg-pool gave up waiting for a free connection (`connectionTimeoutMillis`) → 503;
- * - a new connection did not open within that time: the database is hung or unreachable → 503
- *   at once ("busy or unreachable"), not retried: retries would each wait the limit again.
- * pg-pool's two errors carry no code, only these messages.
- */
-export function postgresReadError(e: unknown, timeoutMs: number): unknown {
-  const code = (e as { code?: unknown } | null)?.code;
-  if (code === '57014') return queryTimeLimitError(timeoutMs);
-  if (!(e instanceof Error) || code !== undefined) return e;
-  if (e.message === 'timeout exceeded when trying to connect') return queryWaitLimitError(timeoutMs);
-  if (e.message === 'Connection terminated due to connection timeout') return databaseUnavailableError();
-  return e;
 }
