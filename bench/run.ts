@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   await findPostmaster(store);
   log(`store: ${store.describe}${store.dbPid ? ` (postmaster pid ${store.dbPid}: its CPU is reported as db)` : ''}`);
   const profileDir = options.cpuProf ? fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-bench-profiles-')) : undefined;
-  const service = new Service({ store, port: await freePort(), configFile: writeServiceConfig(store, options.sqliteSynchronous), logLevel: options.serviceLogLevel, cpuProfDir: profileDir, noEngine: options.noEngine, sqlStats: options.sqlStats, apiProcesses: options.apiProcesses });
+  const service = new Service({ store, port: await freePort(), configFile: writeServiceConfig(store, options.sqliteSynchronous, listCacheModes(options)[0]), logLevel: options.serviceLogLevel, cpuProfDir: profileDir, noEngine: options.noEngine, sqlStats: options.sqlStats, apiProcesses: options.apiProcesses });
   const ctx: BenchContext = { options, store, service, tenantId, token: '', seeder: new Seeder(store, tenantId), rows: [], details: {} };
   const has = (s: Parameters<typeof options.scenarios.has>[0]) => options.scenarios.has(s);
   try {
@@ -72,10 +72,17 @@ async function main(): Promise<void> {
         await service.start();
         if (has('get')) ctx.rows.push(await runGet(ctx, seeded.stored));
         if (has('list')) {
-          const list = await runList(ctx, seeded.stored);
-          ctx.rows.push(...list.rows);
+          let paths: string[] = [];
+          for (const cache of listCacheModes(options)) {
+            // The service starts with the cache as --list-cache asks first; `both` then restarts it without.
+            if (cache !== listCacheModes(options)[0]) await restartWith(ctx, cache);
+            const list = await runList(ctx, seeded.stored, options.store === 'sqlite' ? cache : undefined);
+            ctx.rows.push(...list.rows);
+            paths = list.paths;
+          }
+          writeServiceConfig(store, options.sqliteSynchronous, listCacheModes(options)[0]);
           // Once, after the last size's list rows: the same page from a server that does nothing.
-          if (size === options.sizes.at(-1)) ctx.rows.push(...(await runListFloor(ctx, list.paths)));
+          if (size === options.sizes.at(-1)) ctx.rows.push(...(await runListFloor(ctx, paths)));
         }
         service.mark(`get/list at ${seeded.stored}`);
         const peaks = ctx.rows.filter((r) => r.stored === seeded.stored && r.peakRssMb !== undefined).map((r) => r.peakRssMb!);
@@ -103,6 +110,19 @@ async function scenario(ctx: BenchContext, name: string, enabled: boolean, body:
     ctx.rows.push({ scenario: name, targets: [], note: `failed: ${(e as Error).message.split('\n')[0]}` });
     if (!ctx.service.running) throw e;
   }
+}
+
+/** The list cache settings the list runs use, in order: true = on. */
+function listCacheModes(options: Options): boolean[] {
+  // PostgreSQL keeps no list cache: one pass, every answer computed.
+  if (options.store === 'postgres') return [true];
+  return options.listCache === 'both' ? [true, false] : [options.listCache === 'on'];
+}
+
+async function restartWith(ctx: BenchContext, listCache: boolean): Promise<void> {
+  await ctx.service.stop();
+  writeServiceConfig(ctx.store, ctx.options.sqliteSynchronous, listCache);
+  await ctx.service.start();
 }
 
 function detail(ctx: BenchContext, key: string, value: unknown): void {

@@ -38,6 +38,7 @@ import type { ActionStore, AgentStore, CredentialStore, Notifier, ProviderWorkSt
 import type { WriteStores } from './cluster/write-calls.js';
 import { Metrics } from './metrics/metrics.js';
 import { Maintenance } from './engine/maintenance.js';
+import { ResponseCache } from './http/response-cache.js';
 
 export interface ServiceOptions {
   config: Readonly<Config>;
@@ -114,8 +115,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const credentials = new CredentialService(credentialStore, agentStore, providers);
     const gauges = { actionsByStatus: cached(10_000, () => work.actionsByStatus()), backlog: () => engineStore.backlog(Date.now()) };
     const { reader, postgresReader } = database;
+    // SQLite only: PostgreSQL keeps no data version to check answers against (migration 002).
+    const listCache =
+      options.api && config.listCache.megabytes > 0 && database.caps.dialect === 'sqlite' ? new ResponseCache(Math.round(config.listCache.megabytes * 1024 * 1024)) : undefined;
     const metrics = new Metrics({
       ...(options.metricsFromPrimary ? {} : { gauges }),
+      ...(listCache ? { listCache } : {}),
       ...(reader ? { offloadedQueries: () => reader.offloaded } : {}),
       abandonedQueries: () => (reader?.abandoned ?? 0) + (postgresReader?.abandoned ?? 0),
     });
@@ -145,7 +150,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
     let app: FastifyInstance | undefined;
     if (options.api) {
-      app = await startApi({ config, database, providers, actionStore, agentStore, credentialStore, credentials, work, metrics, logger, site });
+      app = await startApi({ config, database, providers, actionStore, agentStore, credentialStore, credentials, work, metrics, logger, site, listCache });
       const api = app;
       closers.push(() => api.close());
     }
@@ -168,10 +173,11 @@ interface ApiParts {
   metrics: Metrics;
   logger: Logger;
   site: Site;
+  listCache: ResponseCache | undefined;
 }
 
 /** Identity, services and routes; listens, then fixes the public URL (the port may have been 0). */
-async function startApi({ config, database, providers, actionStore, agentStore, credentialStore, credentials, work, metrics, logger, site }: ApiParts): Promise<FastifyInstance> {
+async function startApi({ config, database, providers, actionStore, agentStore, credentialStore, credentials, work, metrics, logger, site, listCache }: ApiParts): Promise<FastifyInstance> {
   const identityStore = createSqlIdentityStore(database.db, database.caps);
   const keys = new SigningKeys(identityStore);
   await keys.ensure();
@@ -193,6 +199,7 @@ async function startApi({ config, database, providers, actionStore, agentStore, 
     // Only where queries block the loop: on PostgreSQL requests yield at every query, and the gate
     // cost get 15–20 % there while a new connection waited ~0.1 s either way (decision 0010, row 13).
     turnGate: database.caps.synchronousQueries ? createTurnGate() : undefined,
+    listCache,
     actions: new ActionService({
       store: actionStore,
       providers,

@@ -27,6 +27,8 @@ export interface Options {
   sqliteSynchronous?: 'FULL' | 'NORMAL';
   /** the service's --api-processes (default 1) */
   apiProcesses: number;
+  /** list runs with the service's list cache on (answers repeat), off (every answer computed), or both (SQLite; PostgreSQL has none) */
+  listCache: 'on' | 'off' | 'both';
   keep: boolean;
   out: string;
 }
@@ -45,6 +47,8 @@ export const usage = `npm run bench -- [options]
   --service-log-level L  the service's --log-level (default info, as deployed)
   --sqlite-synchronous FULL|NORMAL  set the service's sqliteSynchronous (default: the service default, FULL)
   --api-processes N      run the service with --api-processes N (default 1: one process)
+  --list-cache on|off|both  list runs with the service's list cache on (answers repeat while nothing is written),
+                         off (every answer computed, as after each write), or both, one after the other (default both; SQLite only)
   --nice=N               run the bench and all it starts at nice N (e.g. --nice=-10 on a shared machine; default: unchanged)
   --sql-stats            diagnostic: time every SQL statement inside the service, print the costliest
   --no-engine            diagnostic: run the service with --no-engine (API cost without enforcement)
@@ -68,6 +72,7 @@ export function parseOptions(argv: string[]): Options {
       'service-log-level': { type: 'string', default: 'info' },
       'sqlite-synchronous': { type: 'string' },
       'api-processes': { type: 'string', default: '1' },
+      'list-cache': { type: 'string', default: 'both' },
       keep: { type: 'boolean', default: false },
       'no-engine': { type: 'boolean', default: false },
       'sql-stats': { type: 'boolean', default: false },
@@ -96,6 +101,8 @@ export function parseOptions(argv: string[]): Options {
   if (values.store !== 'sqlite' && values.store !== 'postgres') throw new Error(`--store must be sqlite or postgres, got '${values.store}'`);
   const sync = values['sqlite-synchronous']?.toUpperCase();
   if (sync !== undefined && sync !== 'FULL' && sync !== 'NORMAL') throw new Error(`--sqlite-synchronous must be FULL or NORMAL, got '${sync}'`);
+  const listCache = values['list-cache'];
+  if (listCache !== 'on' && listCache !== 'off' && listCache !== 'both') throw new Error(`--list-cache must be on, off or both, got '${listCache}'`);
   const sizes = (values.sizes ?? (quick ? '10000,50000' : '100000,1000000')).split(',').map((s) => int('sizes', s.trim(), 0));
   return {
     scenarios,
@@ -111,6 +118,7 @@ export function parseOptions(argv: string[]): Options {
     serviceLogLevel: values['service-log-level']!,
     sqliteSynchronous: sync,
     apiProcesses: int('api-processes', values['api-processes'], 1),
+    listCache,
     keep: values.keep ?? false,
     noEngine: values['no-engine'] ?? false,
     sqlStats: values['sql-stats'] ?? false,

@@ -151,10 +151,11 @@ export class Service {
 const configName = 'bench-config.json';
 
 /** The service's configuration: the default feeds provider plus an agent provider for nftables. */
-export function writeServiceConfig(store: Store, sqliteSynchronous?: string): string {
+export function writeServiceConfig(store: Store, sqliteSynchronous?: string, listCache = true): string {
   const file = path.join(store.dataDir, configName);
   const config = {
     ...(sqliteSynchronous ? { sqliteSynchronous } : {}),
+    ...(listCache ? {} : { listCache: { megabytes: 0 } }),
     providers: [
       { type: 'feeds', provider: 'feeds' },
       { type: 'agent', provider: 'nftables' },

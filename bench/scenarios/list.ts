@@ -17,7 +17,10 @@ export const firstPagePath = `${graphPath}?$filter=${encodeURIComponent(filter)}
  * Beside the many-connection runs a health check on a new connection every 50 ms shows whether
  * the busy service still takes in new connections (decision 0010, row 13).
  */
-export async function runList(ctx: BenchContext, stored: number): Promise<{ rows: Row[]; paths: string[] }> {
+export async function runList(ctx: BenchContext, stored: number, listCache?: boolean): Promise<{ rows: Row[]; paths: string[] }> {
+  // SQLite: with the cache on, every answer after the first two is served from it (nothing is
+  // written during the run); off, each is computed, as the first request after a write is.
+  const mode = listCache === undefined ? '' : listCache ? 'list cache on: answers repeat while nothing is written' : 'list cache off: every answer computed, as after each write';
   const deep = await followLinks(ctx, ctx.options.deepPages);
   const rows: Row[] = [];
   for (const [label, path, extra] of [
@@ -27,11 +30,11 @@ export async function runList(ctx: BenchContext, stored: number): Promise<{ rows
     for (const connections of [...new Set([ctx.options.connections, 1])]) {
       await waitIdle(ctx.service.pid);
       const durationS = connections === 1 ? Math.max(2, Math.ceil(ctx.options.durationS / 2)) : ctx.options.durationS;
-      log(`list ${label}: ${stored.toLocaleString('en-US')} stored, ${connections} connection(s), ${durationS} s`);
+      log(`list ${label}${listCache === false ? ', cache off' : ''}: ${stored.toLocaleString('en-US')} stored, ${connections} connection(s), ${durationS} s`);
       const probePath = connections > 1 ? '/healthz' : undefined;
       const r = await runTimed({ url: ctx.service.url, path, headers: authHeaders(ctx), connections, durationS, serverPid: ctx.service.pid, dbPid: ctx.store.dbPid, probePath });
       const probe = r.probe ? `GET /healthz on a new connection every 50 ms meanwhile: p50 ${r.probe.p50.toFixed(1)} / p99 ${r.probe.p99.toFixed(1)} ms over ${r.probe.count}, ${r.probe.failures} failed` : '';
-      rows.push(listRow(ctx, `list ${label}`, [extra, probe].filter(Boolean).join('; '), stored, r));
+      rows.push(listRow(ctx, `list ${label}${listCache === false ? ', computed' : ''}`, [mode, extra, probe].filter(Boolean).join('; '), stored, r));
     }
   }
   return { rows, paths: [firstPagePath, deep.path] };

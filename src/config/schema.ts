@@ -84,6 +84,15 @@ export const configSchema = z.object({
     })
     .strict()
     .prefault({}),
+  /**
+   * List and `$count` answers kept in memory per process and served again while none of the
+   * tenant's actions has changed (SQLite; PostgreSQL keeps no data version, lists there are
+   * always computed). `megabytes: 0` turns it off.
+   */
+  listCache: z
+    .object({ megabytes: z.number().min(0).max(4096).default(32) })
+    .strict()
+    .prefault({}),
   /** Public base URL (issuer, links); default derived from host/port/TLS. */
   publicUrl: z.string().url().optional(),
   tlsCert: z.string().optional(),

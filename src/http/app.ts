@@ -21,6 +21,7 @@ import { registerFeedRoutes, type FeedRouteDeps } from './routes/feeds-routes.js
 import { registerSecurityRoutes } from './routes/security-routes.js';
 import { registerMethodNotAllowed } from './routes/method-not-allowed.js';
 import type { TurnGate } from './turn-gate.js';
+import type { ResponseCache } from './response-cache.js';
 
 export interface AppDeps {
   logger: FastifyBaseLogger;
@@ -36,6 +37,8 @@ export interface AppDeps {
   agents: Parameters<typeof registerAgentRoutes>[1];
   security: SecurityService;
   metrics: Metrics;
+  /** list and `$count` answers served again while the tenant's actions are unchanged (response-cache.ts) */
+  listCache?: ResponseCache | undefined;
   /** Bounds request work per event-loop turn (turn-gate.ts); none: every request goes on at once. */
   turnGate?: TurnGate | undefined;
 }
@@ -118,7 +121,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   for (const prefix of ['/beta', '/v1.0']) {
     app.register(
       async (scoped) => {
-        registerGraphRoutes(scoped, { actions: deps.actions, site: deps.site });
+        registerGraphRoutes(scoped, { actions: deps.actions, site: deps.site, listCache: deps.listCache });
         registerSecurityRoutes(scoped, { security: deps.security, site: deps.site });
         registerMethodNotAllowed(scoped, '/security', ['GET']);
       },

@@ -26,7 +26,9 @@ export class Metrics {
   /** What `/metrics` serves: this process's metrics, or in an API process of `serve --api-processes N` the sum over all processes (cluster/metrics-relay.ts). */
   render: () => Promise<string> = () => this.registry.metrics();
 
-  constructor(options: { collectDefault?: boolean; gauges?: CollectedGauges; offloadedQueries?: () => number; abandonedQueries?: () => number } = {}) {
+  constructor(
+    options: { collectDefault?: boolean; gauges?: CollectedGauges; offloadedQueries?: () => number; abandonedQueries?: () => number; listCache?: ListCacheStats } = {},
+  ) {
     if (options.collectDefault !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'bulwark_' });
     if (options.gauges) this.addCollectedGauges(options.gauges);
     if (options.offloadedQueries) {
@@ -42,6 +44,19 @@ export class Metrics {
         'Lists and counts not run, or stopped, because their client closed the connection before the answer (SQLite read worker, PostgreSQL read pool)',
         options.abandonedQueries,
       );
+    }
+    const cache = options.listCache;
+    if (cache) {
+      this.addCollectedCounter('bulwark_list_cache_hits_total', 'List and $count answers served from the list cache (the tenant\'s actions unchanged since they were computed)', () => cache.hits);
+      this.addCollectedCounter('bulwark_list_cache_misses_total', 'List and $count answers computed because the list cache had none for the tenant\'s current data', () => cache.misses);
+      new client.Gauge({
+        name: 'bulwark_list_cache_bytes',
+        help: 'Bytes of list and $count answers held by the list cache (bounded by listCache.megabytes)',
+        registers: [this.registry],
+        collect() {
+          this.set(cache.size);
+        },
+      });
     }
   }
 
@@ -88,4 +103,11 @@ export class Metrics {
 export interface CollectedGauges {
   actionsByStatus(): Promise<Record<string, number>>;
   backlog(): Promise<{ due: number; leased: number; expiredLeases: number }>;
+}
+
+/** What the list cache's metrics read (http/response-cache.ts). */
+export interface ListCacheStats {
+  readonly hits: number;
+  readonly misses: number;
+  readonly size: number;
 }

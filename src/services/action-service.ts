@@ -88,6 +88,12 @@ export class ActionService {
     return this.deps.store.count(principal.tenantId, filter, signal);
   }
 
+  /** See `ActionStore.dataVersion`: lets a caller reuse list and count answers while it holds. */
+  async dataVersion(principal: Principal): Promise<number | undefined> {
+    requireRole(principal, 'read');
+    return this.deps.store.dataVersion(principal.tenantId);
+  }
+
   /** Cancels and withdraws; cancelling again is a no-op. */
   async cancel(principal: Principal, id: string): Promise<void> {
     requireRole(principal, 'write');

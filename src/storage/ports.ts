@@ -36,6 +36,12 @@ export interface ActionStore {
   /** `signal`: as `ListQuery.signal` */
   count(tenantId: string, filter?: FilterNode, signal?: AbortSignal): Promise<number>;
   /**
+   * A number that changes whenever any of the tenant's actions changes, read from what is
+   * committed: while it is the same, every list and count of the tenant answers the same. Undefined
+   * where the store keeps none (PostgreSQL).
+   */
+  dataVersion(tenantId: string): Promise<number | undefined>;
+  /**
    * Marks the action cancelled and records `state`. Work not yet dispatched is dropped (and the
    * action ends); otherwise a withdrawal is queued for the engine.
    */

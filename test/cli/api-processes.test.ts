@@ -43,6 +43,17 @@ const getOnNewConnection = (url: string) =>
     }).on('error', reject);
   });
 
+/** GET on a connection of its own; the body as text (fails unless 200). */
+const bodyOnNewConnection = (url: string, headers: Record<string, string>) =>
+  new Promise<string>((resolve, reject) => {
+    http.get(url, { agent: false, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${res.statusCode}: ${text}`))));
+    }).on('error', reject);
+  });
+
 for (const backend of backends()) {
   describe(`bulwark serve --api-processes 2 (${backend.name})`, () => {
     let storage: Awaited<ReturnType<(typeof backend)['fresh']>>;
@@ -138,6 +149,22 @@ for (const backend of backends()) {
         // 41 actions created above; the database-derived gauge is the primary's alone, not one per process.
         expect(sample(after, 'bulwark_actions')).toBe(41);
       }
+    });
+
+    it('every API process shows a write at once, though each keeps list answers of its own', { timeout: 60_000 }, async () => {
+      const probe = `${p.url}${collection}?$filter=${encodeURIComponent("clientContext eq 'cache-probe'")}`;
+      const listEach = () =>
+        Promise.all(Array.from({ length: 12 }, () => bodyOnNewConnection(probe, { authorization: `Bearer ${token}` }).then((b) => (JSON.parse(b).value as { id: string }[]).map((a) => a.id))));
+      const hits = async () => sample(await (await fetch(`${p.url}/metrics`)).text(), 'bulwark_list_cache_hits_total');
+      const before = await hits();
+      for (const ids of [...(await listEach()), ...(await listEach())]) expect(ids).toEqual([]);
+      // SQLite: both processes now serve the answer from their caches (PostgreSQL keeps none).
+      if (backend.name === 'sqlite') expect(await hits()).toBeGreaterThan(before + 12);
+      else expect(await hits()).toBe(before);
+      const res = await api(collection, { method: 'POST', body: JSON.stringify({ name: 'BlockIp', clientContext: 'cache-probe', parameters: [{ name: 'IP', value: '198.51.100.200' }] }) });
+      expect(res.status).toBe(201);
+      const { id } = (await res.json()) as { id: string };
+      for (const ids of await listEach()) expect(ids).toEqual([id]);
     });
 
     it('replaces an API process that dies, and SIGTERM stops them all', { timeout: 60_000 }, async () => {

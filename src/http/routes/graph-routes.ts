@@ -1,6 +1,7 @@
 import type { Site } from '../../config/site.js';
 import type { FastifyInstance } from 'fastify';
 import type { ActionService } from '../../services/action-service.js';
+import type { ResponseCache } from '../response-cache.js';
 import { registerCreateSecurityAction } from './security-actions-create.js';
 import { registerListSecurityActions } from './security-actions-list.js';
 import { registerGetSecurityAction } from './security-action-get.js';
@@ -10,6 +11,8 @@ import { registerMethodNotAllowed } from './method-not-allowed.js';
 export interface GraphRouteDeps {
   actions: ActionService;
   site: Site;
+  /** list and `$count` answers served again while the tenant's data is unchanged; none: always computed */
+  listCache?: ResponseCache | undefined;
 }
 
 /** The securityActions operations, registered under `/beta` and `/v1.0`. */

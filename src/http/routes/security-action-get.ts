@@ -4,6 +4,7 @@ import { parseCountOptions, parseQueryOptions } from '../../odata/query-options.
 import { entityContext } from '../wire/links.js';
 import { securityActionJsonText, securityActionToJson, selectProperties } from '../wire/security-action-json.js';
 import { clientGoneSignal } from '../client-gone.js';
+import { sendCachedAnswer } from '../response-cache.js';
 import type { GraphRouteDeps } from './graph-routes.js';
 
 /**
@@ -14,9 +15,11 @@ export function registerGetSecurityAction(app: FastifyInstance, deps: GraphRoute
   app.get<{ Params: { id: string } }>('/security/securityActions/:id', { config: { auth: 'graph' } }, async (request, reply) => {
     const query = request.query as Record<string, string | string[] | undefined>;
     if (request.params.id === '$count') {
-      const { filter } = parseCountOptions(query);
-      const n = await deps.actions.count(request.principal!, filter, clientGoneSignal(reply));
-      return reply.header('content-type', 'text/plain; charset=utf-8').send(String(n));
+      return sendCachedAnswer(reply, deps.listCache, deps.actions, request.principal!, request.url, async () => {
+        const { filter } = parseCountOptions(query);
+        const n = await deps.actions.count(request.principal!, filter, clientGoneSignal(reply));
+        return { body: Buffer.from(String(n)), contentType: 'text/plain; charset=utf-8' };
+      });
     }
     const options = parseQueryOptions(query);
     const unsupported = (['filter', 'orderBy', 'top', 'skip', 'skipToken'] as const).find((k) =>

@@ -46,6 +46,8 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
   // The hottest read: compiled by Kysely once (dialect quoting and placeholders), then only bound.
   const getByIdSql = db.selectFrom('actions').select(actionSelection).where('tenant_id', '=', '').where('id', '=', '').compile().sql;
 
+  const versionSql = 'select version from action_versions where tenant_id = ?';
+
   const base = (tenantId: string, filter?: FilterNode) => {
     let q = db.selectFrom('actions').where('actions.tenant_id', '=', tenantId);
     // Right after the tenant, ahead of the filter: counts every row SQLite examines (sqlite-reader.ts).
@@ -97,6 +99,14 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
         return (await reader.aggregate<{ n: number }>(compiled.sql, compiled.parameters, signal))!;
       });
       return Number(row.n);
+    },
+
+    async dataVersion(tenantId) {
+      if (caps.dialect !== 'sqlite') return undefined;
+      const row = reader
+        ? await retryTransient(async () => reader.row<{ version: number }>(versionSql, [tenantId]))
+        : (await retryTransient(() => db.executeQuery<{ version: number }>(CompiledQuery.raw(versionSql, [tenantId])))).rows[0];
+      return row?.version ?? 0;
     },
 
     async cancel(tenantId: string, id: string, state: SecurityActionState): Promise<CancelOutcome> {

@@ -1,10 +1,12 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DialectCapabilities } from '../dialects.js';
 import * as initial from './migrations/001-initial.js';
+import * as actionVersions from './migrations/002-action-versions.js';
 
 /** Migrations in order. Each is `up(db, caps)`; a new one gets the next number and never changes. */
 const migrations: Record<string, { up(db: Kysely<unknown>, caps: DialectCapabilities): Promise<void> }> = {
   '001-initial': initial,
+  '002-action-versions': actionVersions,
 };
 
 export const latestMigration = Object.keys(migrations).at(-1)!;

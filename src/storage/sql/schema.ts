@@ -50,6 +50,12 @@ export interface ActionParametersTable {
   value: string | null;
 }
 
+/** SQLite only (migration 002): raised by triggers on every write to the tenant's actions. */
+export interface ActionVersionsTable {
+  tenant_id: string;
+  version: number;
+}
+
 export interface AppsTable {
   client_id: string;
   tenant_id: string;
@@ -157,6 +163,7 @@ export interface MetaTable {
 export interface Database {
   actions: ActionsTable;
   action_parameters: ActionParametersTable;
+  action_versions: ActionVersionsTable;
   apps: AppsTable;
   signing_keys: SigningKeysTable;
   credentials: CredentialsTable;

@@ -1,0 +1,101 @@
+import type { FastifyReply } from 'fastify';
+import type { Principal } from '../domain/security-action.js';
+import type { ActionService } from '../services/action-service.js';
+
+/**
+ * List and `$count` answers kept as the bytes sent, each with the tenant's data version it was
+ * computed at (`ActionService.dataVersion`; on SQLite triggers raise it in the same transaction as
+ * every write to the tenant's actions). An answer is served again only while the version read for
+ * the new request is the one it was stored under, so it is never older than what the query would
+ * return; any write of the tenant (a create, an engine step, a cancel, an expiry) retires all of
+ * its answers. Keyed by tenant and the exact request URL (path, version segment and query as sent:
+ * the answer's links are built from them); the role check happens before the lookup.
+ *
+ * Bounded by bytes, least recently used first out. An answer is kept the second time its key is
+ * asked at the same version, not the first: a client paging through the whole history once fills
+ * nothing, while pages many clients poll are kept after one repeat. docs/decisions/0016.
+ */
+export class ResponseCache {
+  private readonly entries = new Map<string, { version: number; body: Buffer; contentType: string }>();
+  /** keys asked once at a version (insertion order = age), bounded by `maxSeen` */
+  private readonly seen = new Map<string, number>();
+  private bytes = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly maxSeen = 10_000,
+  ) {}
+
+  static key(tenantId: string, url: string): string {
+    return `${tenantId}\n${url}`;
+  }
+
+  get(key: string, version: number): { body: Buffer; contentType: string } | undefined {
+    const entry = this.entries.get(key);
+    if (entry?.version === version) {
+      // Most recently used last.
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+      this.hits++;
+      return entry;
+    }
+    // Versions only rise: an entry of another version can never be served again.
+    if (entry) this.drop(key, entry.body.length);
+    this.misses++;
+    return undefined;
+  }
+
+  /** `body` was computed from data at least as new as `version` (read before the query ran). */
+  offer(key: string, version: number, body: Buffer, contentType: string): void {
+    if (body.length > this.maxBytes) return;
+    if (this.seen.get(key) !== version) {
+      this.seen.delete(key);
+      this.seen.set(key, version);
+      if (this.seen.size > this.maxSeen) this.seen.delete(this.seen.keys().next().value!);
+      return;
+    }
+    this.seen.delete(key);
+    const old = this.entries.get(key);
+    if (old) this.drop(key, old.body.length);
+    this.entries.set(key, { version, body, contentType });
+    this.bytes += body.length;
+    for (const [k, e] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.drop(k, e.body.length);
+    }
+  }
+
+  /** bytes of answers held */
+  get size(): number {
+    return this.bytes;
+  }
+
+  private drop(key: string, length: number): void {
+    this.entries.delete(key);
+    this.bytes -= length;
+  }
+}
+
+/**
+ * Answers a list or count request from `cache` while the tenant's data version holds, else
+ * computes, sends and offers the answer. Without a cache, or where the store keeps no version
+ * (PostgreSQL), always computes. `dataVersion` checks the caller's read role.
+ */
+export async function sendCachedAnswer(
+  reply: FastifyReply,
+  cache: ResponseCache | undefined,
+  actions: ActionService,
+  principal: Principal,
+  url: string,
+  compute: () => Promise<{ body: Buffer; contentType: string }>,
+): Promise<FastifyReply> {
+  const version = cache ? await actions.dataVersion(principal) : undefined;
+  const key = ResponseCache.key(principal.tenantId, url);
+  const hit = version === undefined ? undefined : cache!.get(key, version);
+  if (hit) return reply.header('content-type', hit.contentType).send(hit.body);
+  const answer = await compute();
+  if (version !== undefined) cache!.offer(key, version, answer.body, answer.contentType);
+  return reply.header('content-type', answer.contentType).send(answer.body);
+}
