@@ -17,15 +17,17 @@ import type { ActionService } from '../services/action-service.js';
  */
 export class ResponseCache {
   private readonly entries = new Map<string, { version: number; body: Buffer; contentType: string }>();
-  /** keys asked once at a version (insertion order = age), bounded by `maxSeen` */
+  /** keys asked once at a version (insertion order = age), bounded by `maxSeenBytes` of key text */
   private readonly seen = new Map<string, number>();
+  /** bytes held: each entry's body and key (a long URL with a two-byte count is mostly key) */
   private bytes = 0;
+  private seenBytes = 0;
   hits = 0;
   misses = 0;
 
   constructor(
     private readonly maxBytes: number,
-    private readonly maxSeen = 10_000,
+    private readonly maxSeenBytes = 1024 * 1024,
   ) {}
 
   static key(tenantId: string, url: string): string {
@@ -42,39 +44,47 @@ export class ResponseCache {
       return entry;
     }
     // Versions only rise: an entry of another version can never be served again.
-    if (entry) this.drop(key, entry.body.length);
+    if (entry) this.drop(key, entry.body);
     this.misses++;
     return undefined;
   }
 
   /** `body` was computed from data at least as new as `version` (read before the query ran). */
   offer(key: string, version: number, body: Buffer, contentType: string): void {
-    if (body.length > this.maxBytes) return;
-    if (this.seen.get(key) !== version) {
+    if (body.length + key.length > this.maxBytes) return;
+    const seenAt = this.seen.get(key);
+    if (seenAt !== undefined) {
       this.seen.delete(key);
+      this.seenBytes -= key.length;
+    }
+    if (seenAt !== version) {
       this.seen.set(key, version);
-      if (this.seen.size > this.maxSeen) this.seen.delete(this.seen.keys().next().value!);
+      this.seenBytes += key.length;
+      for (const k of this.seen.keys()) {
+        if (this.seenBytes <= this.maxSeenBytes) break;
+        this.seen.delete(k);
+        this.seenBytes -= k.length;
+      }
       return;
     }
-    this.seen.delete(key);
     const old = this.entries.get(key);
-    if (old) this.drop(key, old.body.length);
+    if (old) this.drop(key, old.body);
     this.entries.set(key, { version, body, contentType });
-    this.bytes += body.length;
+    this.bytes += body.length + key.length;
     for (const [k, e] of this.entries) {
       if (this.bytes <= this.maxBytes) break;
-      this.drop(k, e.body.length);
+      this.drop(k, e.body);
     }
   }
 
-  /** bytes of answers held */
+  /** bytes held by kept answers (bodies and keys) */
   get size(): number {
     return this.bytes;
   }
 
-  private drop(key: string, length: number): void {
+  private drop(key: string, body: Buffer): void {
     this.entries.delete(key);
-    this.bytes -= length;
+    this.bytes -= body.length + key.length;
   }
 }
 

@@ -47,16 +47,27 @@ describe('ResponseCache', () => {
     keep('b', 40);
     expect(cache.get('a', 1)).toBeDefined(); // a is now the most recently used
     keep('c', 40);
-    expect(cache.size).toBe(80);
+    expect(cache.size).toBe(82); // bodies and keys
     expect(cache.get('b', 1)).toBeUndefined();
     expect(cache.get('a', 1)).toBeDefined();
     expect(cache.get('c', 1)).toBeDefined();
-    keep('huge', 101);
+    keep('huge', 97);
     expect(cache.get('huge', 1)).toBeUndefined();
-    expect(cache.size).toBe(80);
+    expect(cache.size).toBe(82);
   });
 
-  it('forgets the oldest first sightings beyond its bound', () => {
+  it('counts keys too: long URLs with tiny answers (a count) cannot grow it past its bound', () => {
+    const cache = new ResponseCache(10_000, 10_000);
+    for (let i = 0; i < 100; i++) {
+      const key = `${i}`.padEnd(1000, 'x');
+      cache.offer(key, 1, body(2), 'text/plain');
+      cache.offer(key, 1, body(2), 'text/plain');
+    }
+    expect(cache.size).toBeLessThanOrEqual(10_000);
+    expect(cache.size).toBe(9 * 1002);
+  });
+
+  it('forgets the oldest first sightings beyond its bound (characters of key)', () => {
     const cache = new ResponseCache(1000, 2);
     for (const k of ['a', 'b', 'c']) cache.offer(k, 1, body(1), 'text/plain');
     cache.offer('a', 1, body(1), 'text/plain'); // a's first sighting was forgotten: this is a first again
