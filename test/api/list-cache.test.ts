@@ -157,6 +157,33 @@ describe('list cache through the API (SQLite)', () => {
     expect(await count(token)).toBe('0');
   });
 
+  it('under concurrent creates, every list and count includes every action acknowledged before it was asked', async () => {
+    const token = await svc.token({ tenant: svc.newTenant() });
+    const acknowledged: string[] = [];
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; i < 120; i++) acknowledged.push((await createAction(svc, token))['id'] as string);
+      writing = false;
+    })();
+    let checked = 0;
+    const reader = async () => {
+      while (writing) {
+        const before = acknowledged.length;
+        const [listed, counted] = await Promise.all([list(token, '?$top=1000'), count(token)]);
+        const seen = new Set(ids(listed));
+        const missing = acknowledged.slice(0, before).filter((id) => !seen.has(id));
+        expect(missing, `acknowledged before the list was asked, missing from it`).toEqual([]);
+        expect(Number(counted)).toBeGreaterThanOrEqual(before);
+        checked++;
+      }
+    };
+    const hits = (await metric(svc, 'bulwark_list_cache_hits_total'))!;
+    await Promise.all([writer, ...Array.from({ length: 6 }, reader)]);
+    expect(checked).toBeGreaterThan(100);
+    // the readers did meet kept answers between the writes, so the cache was in play
+    expect(await metric(svc, 'bulwark_list_cache_hits_total')).toBeGreaterThan(hits);
+  });
+
   it('never answers one tenant with what was kept for another at the same URL', async () => {
     const tokenA = await svc.token({ tenant: svc.newTenant() });
     const tokenB = await svc.token({ tenant: svc.newTenant() });
