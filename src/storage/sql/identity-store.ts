@@ -43,10 +43,18 @@ export function createSqlIdentityStore(db: Kysely<Database>, caps: DialectCapabi
       return Number(r.numUpdatedRows) > 0;
     },
     async insertFirstSigningKey(key: SigningKeyRecord) {
+      if (caps.dialect === 'sqlite') {
+        // SQLite: one statement, which takes the write lock (waiting its busy timeout) before it
+        // looks. A read followed by an insert in one transaction fails at once with "database is
+        // locked" when another process committed its key in between (test/storage/first-signing-key.test.ts).
+        await sql`insert into signing_keys (kid, alg, private_jwk, public_jwk, created_at, retired_at)
+          select ${key.kid}, ${key.alg}, ${key.privateJwk}, ${key.publicJwk}, ${key.createdAt}, ${key.retiredAt}
+          where not exists (select 1 from signing_keys where retired_at is null)`.execute(db);
+        return;
+      }
       await db.transaction().execute(async (trx) => {
         // PostgreSQL: a transaction-scoped advisory lock serialises concurrent first starts.
-        // SQLite: the first write below takes the database's write lock.
-        if (caps.rowLocks) await sql`select pg_advisory_xact_lock(hashtext('bulwark_signing_keys:' || current_schema()))`.execute(trx);
+        await sql`select pg_advisory_xact_lock(hashtext('bulwark_signing_keys:' || current_schema()))`.execute(trx);
         const existing = await trx.selectFrom('signing_keys').select('kid').where('retired_at', 'is', null).limit(1).executeTakeFirst();
         if (existing) return;
         await trx
