@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import type { Principal } from '../domain/security-action.js';
+import type { FilterNode } from '../odata/ast.js';
 import type { ActionService } from '../services/action-service.js';
 
 /**
@@ -22,12 +24,17 @@ export class ResponseCache {
   /** bytes held: each entry's body and key (a long URL with a two-byte count is mostly key) */
   private bytes = 0;
   private seenBytes = 0;
+  /** counts by tenant and filter, kept from the first time (a client paging with `$count=true` asks each page once) */
+  private readonly counts = new Map<string, { version: number; n: number }>();
   hits = 0;
   misses = 0;
+  /** counts of `$count=true` lists and `/$count` served from `counts` */
+  countHits = 0;
 
   constructor(
     private readonly maxBytes: number,
     private readonly maxSeenBytes = 1024 * 1024,
+    private readonly maxCounts = 10_000,
   ) {}
 
   static key(tenantId: string, url: string): string {
@@ -77,6 +84,25 @@ export class ResponseCache {
     }
   }
 
+  /**
+   * The tenant's count for `filter` kept at `version`, or `compute()`d and kept. Shared by every
+   * page of a `$count=true` list and by `/$count` with the same filter.
+   */
+  async count(tenantId: string, filter: FilterNode | undefined, version: number, compute: () => Promise<number>): Promise<number> {
+    // A digest, not the filter's text: keys stay small however long the filter is.
+    const key = `${tenantId}\n${createHash('sha256').update(JSON.stringify(filter ?? null)).digest('base64')}`;
+    const kept = this.counts.get(key);
+    if (kept?.version === version) {
+      this.countHits++;
+      return kept.n;
+    }
+    const n = await compute();
+    this.counts.delete(key);
+    this.counts.set(key, { version, n });
+    if (this.counts.size > this.maxCounts) this.counts.delete(this.counts.keys().next().value!);
+    return n;
+  }
+
   /** bytes held by kept answers (bodies and keys) */
   get size(): number {
     return this.bytes;
@@ -90,8 +116,9 @@ export class ResponseCache {
 
 /**
  * Answers a list or count request from `cache` while the tenant's data version holds, else
- * computes, sends and offers the answer. Without a cache, or where the store keeps no version
- * (PostgreSQL), always computes. `dataVersion` checks the caller's read role.
+ * computes, sends and offers the answer; `compute` gets the counts it needs through `count`,
+ * which reuses a count of the same filter kept at this version. Without a cache, or where the
+ * store keeps no version (PostgreSQL), always computes. `dataVersion` checks the caller's read role.
  */
 export async function sendCachedAnswer(
   reply: FastifyReply,
@@ -99,13 +126,13 @@ export async function sendCachedAnswer(
   actions: ActionService,
   principal: Principal,
   url: string,
-  compute: () => Promise<{ body: Buffer; contentType: string }>,
+  compute: (count: (filter: FilterNode | undefined, run: () => Promise<number>) => Promise<number>) => Promise<{ body: Buffer; contentType: string }>,
 ): Promise<FastifyReply> {
   const version = cache ? await actions.dataVersion(principal) : undefined;
   const key = ResponseCache.key(principal.tenantId, url);
   const hit = version === undefined ? undefined : cache!.get(key, version);
   if (hit) return reply.header('content-type', hit.contentType).send(hit.body);
-  const answer = await compute();
+  const answer = await compute((filter, run) => (version === undefined ? run() : cache!.count(principal.tenantId, filter, version, run)));
   if (version !== undefined) cache!.offer(key, version, answer.body, answer.contentType);
   return reply.header('content-type', answer.contentType).send(answer.body);
 }

@@ -48,6 +48,7 @@ export class Metrics {
     const cache = options.listCache;
     if (cache) {
       this.addCollectedCounter('bulwark_list_cache_hits_total', 'List and $count answers served from the list cache (the tenant\'s actions unchanged since they were computed)', () => cache.hits);
+      this.addCollectedCounter('bulwark_list_cache_count_hits_total', 'Counts ($count=true lists, /$count) taken from the list cache: the same filter counted at the tenant\'s current data', () => cache.countHits);
       this.addCollectedCounter('bulwark_list_cache_misses_total', 'List and $count answers computed because the list cache had none for the tenant\'s current data', () => cache.misses);
       new client.Gauge({
         name: 'bulwark_list_cache_bytes',
@@ -109,5 +110,6 @@ export interface CollectedGauges {
 export interface ListCacheStats {
   readonly hits: number;
   readonly misses: number;
+  readonly countHits: number;
   readonly size: number;
 }

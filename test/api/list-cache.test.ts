@@ -184,18 +184,60 @@ describe('list cache through the API (SQLite)', () => {
     expect(await metric(svc, 'bulwark_list_cache_hits_total')).toBeGreaterThan(hits);
   });
 
+  it('counts a filter once for every page of a $count=true list and for /$count, until the tenant writes', async () => {
+    const token = await svc.token({ tenant: svc.newTenant() });
+    await createMany(svc, token, 5, (i) => blockIp(undefined, { clientContext: i < 3 ? 'three' : 'two' }));
+    const countHits = async () => (await metric(svc, 'bulwark_list_cache_count_hits_total'))!;
+    const before = await countHits();
+    const first = JSON.parse(await list(token, '?$top=2&$count=true'));
+    expect(first['@odata.count']).toBe(5);
+    const second = JSON.parse(await list(token, new URL(first['@odata.nextLink']).pathname.replace(collectionPath(), '') + new URL(first['@odata.nextLink']).search));
+    expect(second['@odata.count']).toBe(5);
+    expect(await count(token)).toBe('5');
+    expect(await countHits()).toBe(before + 2);
+    // another filter is another count
+    const filtered = await svc.fetch(`${collectionPath()}/$count?$filter=${encodeURIComponent("clientContext eq 'two'")}`, { token });
+    expect(await filtered.text()).toBe('2');
+    expect(await countHits()).toBe(before + 2);
+    await createAction(svc, token);
+    expect(JSON.parse(await list(token, '?$top=2&$count=true'))['@odata.count']).toBe(6);
+    expect(await count(token)).toBe('6');
+  });
+
   it('never answers one tenant with what was kept for another at the same URL', async () => {
     const tokenA = await svc.token({ tenant: svc.newTenant() });
     const tokenB = await svc.token({ tenant: svc.newTenant() });
     const a = await createAction(svc, tokenA);
     for (let i = 0; i < 3; i++) expect(ids(await list(tokenA))).toEqual([a['id']]);
+    for (let i = 0; i < 3; i++) expect(JSON.parse(await list(tokenA, '?$count=true'))['@odata.count']).toBe(1);
     expect(ids(await list(tokenB))).toEqual([]);
+    expect(JSON.parse(await list(tokenB, '?$top=5&$count=true'))['@odata.count']).toBe(0);
+    expect(await count(tokenB)).toBe('0');
     const b = await createAction(svc, tokenB);
     expect(ids(await list(tokenB))).toEqual([b['id']]);
     // B's writes do not retire A's answers: A's next list is still a hit
     const hits = (await metric(svc, 'bulwark_list_cache_hits_total'))!;
     expect(ids(await list(tokenA))).toEqual([a['id']]);
     expect(await metric(svc, 'bulwark_list_cache_hits_total')).toBe(hits + 1);
+  });
+
+  it('never gives one tenant a count kept for another, even when their versions are the same number', async () => {
+    const tenantA = svc.newTenant();
+    const tenantB = svc.newTenant();
+    const tokenA = await svc.token({ tenant: tenantA });
+    const tokenB = await svc.token({ tenant: tenantB });
+    await createMany(svc, tokenA, 2, () => blockIp());
+    await createAction(svc, tokenB);
+    for (let i = 0; i < 3; i++) expect(await count(tokenA)).toBe('2');
+    const other = new BetterSqlite3(path.join(svc.config.dataDir, 'bulwark.db'));
+    try {
+      const { version } = other.prepare('select version from action_versions where tenant_id = ?').get(tenantA) as { version: number };
+      other.prepare('update action_versions set version = ? where tenant_id = ?').run(version, tenantB);
+    } finally {
+      other.close();
+    }
+    expect(await count(tokenB)).toBe('1');
+    expect(JSON.parse(await list(tokenB, '?$count=true'))['@odata.count']).toBe(1);
   });
 
   it('checks the caller\'s role before it looks: a kept answer is not served to a token without read access', async () => {

@@ -15,9 +15,9 @@ export function registerGetSecurityAction(app: FastifyInstance, deps: GraphRoute
   app.get<{ Params: { id: string } }>('/security/securityActions/:id', { config: { auth: 'graph' } }, async (request, reply) => {
     const query = request.query as Record<string, string | string[] | undefined>;
     if (request.params.id === '$count') {
-      return sendCachedAnswer(reply, deps.listCache, deps.actions, request.principal!, request.url, async () => {
+      return sendCachedAnswer(reply, deps.listCache, deps.actions, request.principal!, request.url, async (keptCount) => {
         const { filter } = parseCountOptions(query);
-        const n = await deps.actions.count(request.principal!, filter, clientGoneSignal(reply));
+        const n = await keptCount(filter, () => deps.actions.count(request.principal!, filter, clientGoneSignal(reply)));
         return { body: Buffer.from(String(n)), contentType: 'text/plain; charset=utf-8' };
       });
     }

@@ -17,7 +17,7 @@ export const defaultPageSize = 100;
 export function registerListSecurityActions(app: FastifyInstance, deps: GraphRouteDeps): void {
   app.get('/security/securityActions', { config: { auth: 'graph' } }, async (request, reply) => {
     const principal = request.principal!;
-    return sendCachedAnswer(reply, deps.listCache, deps.actions, principal, request.url, async () => {
+    return sendCachedAnswer(reply, deps.listCache, deps.actions, principal, request.url, async (keptCount) => {
       const options = parseQueryOptions(request.query as Record<string, string | string[] | undefined>);
       const fingerprint = queryFingerprint(options.filter, options.orderBy);
       const after = options.skipToken !== undefined ? decodeSkipToken(options.skipToken, fingerprint, options.orderBy) : undefined;
@@ -25,7 +25,7 @@ export function registerListSecurityActions(app: FastifyInstance, deps: GraphRou
       const signal = clientGoneSignal(reply);
       const [page, count] = await Promise.all([
         deps.actions.list(principal, { filter: options.filter, orderBy: options.orderBy, top, skip: options.skip, after, signal }),
-        options.count ? deps.actions.count(principal, options.filter, signal) : Promise.resolve(undefined),
+        options.count ? keptCount(options.filter, () => deps.actions.count(principal, options.filter, signal)) : Promise.resolve(undefined),
       ]);
       const head: Record<string, unknown> = { '@odata.context': collectionContext(deps.site.baseUrl, request, options.select) };
       if (count !== undefined) head['@odata.count'] = count;
