@@ -106,7 +106,8 @@ describe('a client that gives up on a slow count (sqlite)', () => {
 
   it('stops the running count of a client that closed its connection', async () => {
     const before = await metric('bulwark_queries_abandoned_total');
-    const gone = get(`${collectionPath()}?$count=true&$top=1&$filter=${encodeURIComponent("contains(actionReason,'no such reason')")}`);
+    // A filter not counted before: the count of the test above is kept (list cache) and would not run.
+    const gone = get(`${collectionPath()}?$count=true&$top=1&$filter=${encodeURIComponent("contains(actionReason,'no such reason either')")}`);
     gone.answer.catch(() => {});
     await new Promise((r) => setTimeout(r, 30));
     gone.req.destroy();
