@@ -102,10 +102,9 @@ export function createSqlActionStore(options: SqlActionStoreOptions): ActionStor
     },
 
     async dataVersion(tenantId) {
-      if (caps.dialect !== 'sqlite') return undefined;
-      const row = reader
-        ? await retryTransient(async () => reader.row<{ version: number }>(versionSql, [tenantId]))
-        : (await retryTransient(() => db.executeQuery<{ version: number }>(CompiledQuery.raw(versionSql, [tenantId])))).rows[0];
+      // Kept by SQLite's triggers (migration 002), read on the read connection; PostgreSQL has neither.
+      if (!reader) return undefined;
+      const row = await retryTransient(async () => reader.row<{ version: number }>(versionSql, [tenantId]));
       return row?.version ?? 0;
     },
 
